@@ -1,0 +1,68 @@
+//! `connector`: the operator's and developer's command line.
+//!
+//! - `connector serve` runs every route on one local listener (in-memory store unless
+//!   `DATABASE_URL` is set) and prints what to paste into the GPT editor.
+//! - `connector migrate` applies `migrations/` to `DATABASE_URL`.
+//! - `connector keys generate` prints a new Ed25519 signing key as a private JWK.
+
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "connector", version, about = "Dexter's ChatGPT connector")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every route locally, on embedded defaults.
+    Serve {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
+    /// Apply pending migrations to DATABASE_URL.
+    Migrate,
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new Ed25519 private JWK. Put it first in SIGNING_KEYS; keep the previous
+    /// key after it until the tokens it signed have expired (one hour).
+    Generate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { port } => serve::run(port).await,
+        Command::Migrate => {
+            let url = std::env::var("DATABASE_URL")
+                .map_err(|_| anyhow::anyhow!("configuration error: DATABASE_URL is not set"))?;
+            let tls = std::env::var("DATABASE_TLS").is_ok_and(|v| v == "true" || v == "1");
+            let applied = shared::store::migrate::run(&url, tls).await?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            }
+            for name in applied {
+                println!("applied {name}");
+            }
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            println!("{}", shared::keys::SigningKeys::generate_jwk());
+            Ok(())
+        }
+    }
+}

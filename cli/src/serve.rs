@@ -1,0 +1,106 @@
+//! `connector serve`: every route on one local listener, on embedded defaults.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use shared::AppState;
+use shared::config::{Config, Mode};
+use shared::store::{OAuthClient, Profile};
+
+/// The local developer account `connector serve` seeds.
+pub const DEV_USER_ID: uuid::Uuid = uuid::Uuid::from_u128(0x00000000_0000_4000_8000_00000000d3e7);
+pub const DEV_USER_EMAIL: &str = "dev@dexter.local";
+/// The local OAuth client `connector serve` seeds; its secret is new on every start.
+pub const DEV_CLIENT_ID: &str = "chatgpt-dev";
+
+pub async fn run(port: u16) -> anyhow::Result<()> {
+    shared::telemetry::init();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .with_context(|| format!("could not listen on 127.0.0.1:{port} (try --port)"))?;
+    let port = listener.local_addr()?.port();
+
+    let config = Config::load(Mode::Local { port }).await?;
+    if let Some(db) = &config.database {
+        let applied = shared::store::migrate::run(db.url.expose_secret(), db.tls).await?;
+        for name in applied {
+            println!("applied migration {name}");
+        }
+    }
+    let storage = if config.database.is_some() {
+        "Postgres (DATABASE_URL)"
+    } else {
+        "in-memory"
+    };
+    let state = AppState::from_config(config)?;
+    let client_secret = seed_dev_account(&state).await?;
+    print_banner(&state.config, port, storage, &client_secret);
+
+    let app = shared::http::finish(shared::http::all_routes(state));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            println!("stopping");
+        })
+        .await?;
+    Ok(())
+}
+
+/// Creates (or refreshes) the dev user and the dev OAuth client; returns the client's
+/// new secret.
+async fn seed_dev_account(state: &AppState) -> anyhow::Result<String> {
+    let store = &state.store;
+    store
+        .upsert_profile(&Profile {
+            user_id: DEV_USER_ID,
+            email: Some(DEV_USER_EMAIL.into()),
+            tier: "pro".into(),
+            channels: serde_json::json!({ "chatgpt": true }),
+        })
+        .await?;
+
+    let secret = shared::tokens::generate("dxcs_");
+    let secret_hash = shared::tokens::hash(&secret);
+    if store.get_client(DEV_CLIENT_ID).await?.is_some() {
+        store
+            .rotate_client_secret(DEV_CLIENT_ID, &secret_hash, None)
+            .await?;
+    } else {
+        let base = &state.config.public_base_url;
+        store
+            .create_client(&OAuthClient {
+                id: DEV_CLIENT_ID.into(),
+                name: "ChatGPT (local development)".into(),
+                secret_hash,
+                previous_secret_hash: None,
+                previous_secret_expires_at: None,
+                redirect_uris: vec![
+                    "https://chatgpt.com/aip/g-dev/oauth/callback".into(),
+                    "https://chat.openai.com/aip/g-dev/oauth/callback".into(),
+                    format!("{base}/dev/oauth/callback"),
+                ],
+                scopes: vec!["mcp:invoke".into(), "wallet:read".into(), "profile".into()],
+                created_at: chrono::Utc::now(),
+            })
+            .await?;
+    }
+    Ok(secret)
+}
+
+fn print_banner(config: &Config, port: u16, storage: &str, client_secret: &str) {
+    let base = &config.public_base_url;
+    println!(
+        "\nDexter ChatGPT connector listening on http://127.0.0.1:{port}  (storage: {storage}; Ctrl-C stops it)\n\
+         public base URL {base}\n\n\
+         dev user        {DEV_USER_ID}  <{DEV_USER_EMAIL}>\n\
+         dev client id   {DEV_CLIENT_ID}\n\
+         client secret   {client_secret}\n\n\
+         GPT editor\n\
+         \x20 Import from URL     {base}/connector/chatgpt/openapi.json\n\
+         \x20 Authorization URL   {base}/oauth/chatgpt/authorize\n\
+         \x20 Token URL           {base}/oauth/chatgpt/token\n\
+         \x20 Scopes              mcp:invoke wallet:read profile\n\n\
+         Health {base}/healthz   JWKS {base}/.well-known/jwks.json\n"
+    );
+}

@@ -1,0 +1,394 @@
+//! Typed configuration, read once per cold start.
+//!
+//! Plain settings come from environment variables. Secrets (signing keys, the MCP
+//! secret, the database URL, the Turnstile secret, the admin token) come from one AWS
+//! Secrets Manager secret when `CONNECTOR_SECRET_ARN` is set, otherwise from environment
+//! variables of the same names. A missing or malformed setting stops startup with one
+//! line naming it.
+//!
+//! Two modes: [`Mode::Lambda`] requires everything a deployment needs; [`Mode::Local`]
+//! (`connector serve`) fills what is missing with local defaults: an ephemeral signing
+//! key, the in-memory store, the sandbox MCP server and Cloudflare's Turnstile test keys.
+
+use std::collections::HashMap;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::keys::SigningKeys;
+use crate::secrets::SecretValues;
+
+/// Cloudflare's documented "always passes" Turnstile test keys, for local runs only.
+pub const TURNSTILE_TEST_SITE_KEY: &str = "1x00000000000000000000AA";
+pub const TURNSTILE_TEST_SECRET: &str = "1x0000000000000000000000000000000AA";
+pub const TURNSTILE_SITEVERIFY_URL: &str =
+    "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+
+/// Where the configuration is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A deployed function: every setting must be given.
+    Lambda,
+    /// `connector serve` on this port: missing settings get local defaults.
+    Local { port: u16 },
+}
+
+/// Every setting the connector reads.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The public origin ChatGPT reaches, without a trailing slash
+    /// (`https://api.dexter.cash`). OAuth URLs, `iss`/`aud` and the spec's server derive from it.
+    pub public_base_url: String,
+    /// `None` means the in-memory store (local runs only).
+    pub database: Option<DatabaseConfig>,
+    pub signing_keys: SigningKeys,
+    pub mcp: McpConfig,
+    pub turnstile: TurnstileConfig,
+    pub admin_token: SecretString,
+    /// `NEXT_PUBLIC_ENABLE_VOICE`: whether `handoff_voice` may hand out links.
+    pub enable_voice: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    pub url: SecretString,
+    /// Connect with TLS (verified against the web PKI roots), as Supabase requires.
+    pub tls: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct McpConfig {
+    /// dexter-mcp's streamable HTTP endpoint. `None` locally: the sandbox server is used.
+    pub url: Option<String>,
+    /// The HS256 secret dexter-mcp verifies our per-call JWTs with.
+    pub jwt_secret: SecretString,
+}
+
+#[derive(Clone, Debug)]
+pub struct TurnstileConfig {
+    pub site_key: String,
+    pub secret: SecretString,
+    pub siteverify_url: String,
+}
+
+/// A setting that stops startup. Its message names the setting, never its value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration error: {0} is not set")]
+    Missing(&'static str),
+    #[error("configuration error: {name} is malformed: {reason}")]
+    Malformed { name: &'static str, reason: String },
+    #[error(
+        "configuration error: could not read secret {secret_id} from AWS Secrets Manager: {reason}"
+    )]
+    SecretsManager { secret_id: String, reason: String },
+}
+
+/// The names of the settings that are secrets, as env vars and as keys of the
+/// Secrets Manager secret's JSON object.
+pub const SECRET_NAMES: [&str; 5] = [
+    "SIGNING_KEYS",
+    "MCP_JWT_SECRET",
+    "DATABASE_URL",
+    "TURNSTILE_SECRET_KEY",
+    "ADMIN_TOKEN",
+];
+
+impl Config {
+    /// Reads the process environment and, when `CONNECTOR_SECRET_ARN` is set, the
+    /// Secrets Manager secret it names.
+    pub async fn load(mode: Mode) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let secrets = match env.get("CONNECTOR_SECRET_ARN").filter(|v| !v.is_empty()) {
+            Some(secret_id) => crate::secrets::fetch(secret_id).await?,
+            None => SecretValues::default(),
+        };
+        Config::from_sources(mode, &env, &secrets)
+    }
+
+    /// Builds the configuration from already-read sources; secrets found in `secrets`
+    /// win over environment variables of the same name.
+    pub fn from_sources(
+        mode: Mode,
+        env: &HashMap<String, String>,
+        secrets: &SecretValues,
+    ) -> Result<Config, ConfigError> {
+        let local = match mode {
+            Mode::Local { port } => Some(port),
+            Mode::Lambda => None,
+        };
+        let var = |name: &str| {
+            env.get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let secret = |name: &'static str| -> Option<SecretString> {
+            secrets
+                .get(name)
+                .cloned()
+                .or_else(|| var(name).map(SecretString::from))
+        };
+        let required =
+            |name: &'static str, default: Option<String>| -> Result<String, ConfigError> {
+                var(name).or(default).ok_or(ConfigError::Missing(name))
+            };
+        let required_secret =
+            |name: &'static str, default: Option<String>| -> Result<SecretString, ConfigError> {
+                secret(name)
+                    .or(default.map(SecretString::from))
+                    .ok_or(ConfigError::Missing(name))
+            };
+
+        let public_base_url = parse_base_url(
+            &required(
+                "PUBLIC_BASE_URL",
+                local.map(|port| format!("http://127.0.0.1:{port}")),
+            )?,
+            local.is_some(),
+        )?;
+
+        let database = match secret("DATABASE_URL") {
+            Some(url) => {
+                let tls = match var("DATABASE_TLS") {
+                    Some(v) => parse_bool("DATABASE_TLS", &v)?,
+                    None => local.is_none(),
+                };
+                Some(DatabaseConfig { url, tls })
+            }
+            None if local.is_some() => None,
+            None => return Err(ConfigError::Missing("DATABASE_URL")),
+        };
+
+        let signing_keys = match secret("SIGNING_KEYS") {
+            Some(text) => SigningKeys::from_json(text.expose_secret()).map_err(|e| {
+                ConfigError::Malformed {
+                    name: "SIGNING_KEYS",
+                    reason: e.to_string(),
+                }
+            })?,
+            None if local.is_some() => SigningKeys::ephemeral(),
+            None => return Err(ConfigError::Missing("SIGNING_KEYS")),
+        };
+
+        let mcp_url = match var("MCP_URL") {
+            Some(url) => Some(parse_url("MCP_URL", &url)?),
+            None if local.is_some() => None,
+            None => return Err(ConfigError::Missing("MCP_URL")),
+        };
+        let mcp = McpConfig {
+            url: mcp_url,
+            jwt_secret: required_secret("MCP_JWT_SECRET", local.map(|_| random_secret()))?,
+        };
+        if mcp.jwt_secret.expose_secret().len() < 32 {
+            return Err(ConfigError::Malformed {
+                name: "MCP_JWT_SECRET",
+                reason: "must be at least 32 characters".into(),
+            });
+        }
+
+        let turnstile = TurnstileConfig {
+            site_key: required(
+                "TURNSTILE_SITE_KEY",
+                local.map(|_| TURNSTILE_TEST_SITE_KEY.into()),
+            )?,
+            secret: required_secret(
+                "TURNSTILE_SECRET_KEY",
+                local.map(|_| TURNSTILE_TEST_SECRET.into()),
+            )?,
+            siteverify_url: match var("TURNSTILE_SITEVERIFY_URL") {
+                Some(url) => parse_url("TURNSTILE_SITEVERIFY_URL", &url)?,
+                None => TURNSTILE_SITEVERIFY_URL.into(),
+            },
+        };
+
+        let admin_token = required_secret("ADMIN_TOKEN", local.map(|_| random_secret()))?;
+        if admin_token.expose_secret().len() < 32 {
+            return Err(ConfigError::Malformed {
+                name: "ADMIN_TOKEN",
+                reason: "must be at least 32 characters".into(),
+            });
+        }
+
+        let enable_voice = match var("NEXT_PUBLIC_ENABLE_VOICE") {
+            Some(v) => parse_bool("NEXT_PUBLIC_ENABLE_VOICE", &v)?,
+            None => false,
+        };
+
+        Ok(Config {
+            public_base_url,
+            database,
+            signing_keys,
+            mcp,
+            turnstile,
+            admin_token,
+            enable_voice,
+        })
+    }
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::Malformed {
+            name,
+            reason: "expected true or false".into(),
+        }),
+    }
+}
+
+fn parse_url(name: &'static str, value: &str) -> Result<String, ConfigError> {
+    let url = reqwest::Url::parse(value).map_err(|e| ConfigError::Malformed {
+        name,
+        reason: format!("not a URL ({e})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::Malformed {
+            name,
+            reason: "expected an http(s) URL".into(),
+        });
+    }
+    Ok(value.to_owned())
+}
+
+/// The public origin: https in a deployment (ChatGPT refuses plain http), no path.
+fn parse_base_url(value: &str, local: bool) -> Result<String, ConfigError> {
+    const NAME: &str = "PUBLIC_BASE_URL";
+    let url = reqwest::Url::parse(value).map_err(|e| ConfigError::Malformed {
+        name: NAME,
+        reason: format!("not a URL ({e})"),
+    })?;
+    let scheme_ok = url.scheme() == "https" || (local && url.scheme() == "http");
+    if !scheme_ok {
+        return Err(ConfigError::Malformed {
+            name: NAME,
+            reason: "expected an https:// origin".into(),
+        });
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(ConfigError::Malformed {
+            name: NAME,
+            reason: "expected an origin with no query or fragment".into(),
+        });
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// 256 random bits, base64url: a throwaway secret for local runs.
+pub fn random_secret() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lambda_env() -> HashMap<String, String> {
+        let keys = serde_json::json!([SigningKeys::generate_jwk()]).to_string();
+        [
+            ("PUBLIC_BASE_URL", "https://api.dexter.cash/"),
+            ("SIGNING_KEYS", keys.as_str()),
+            ("MCP_URL", "https://mcp.dexter.cash/mcp"),
+            ("MCP_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("DATABASE_URL", "postgres://u@db.example/postgres"),
+            ("TURNSTILE_SITE_KEY", "site"),
+            ("TURNSTILE_SECRET_KEY", "secret"),
+            ("ADMIN_TOKEN", "admin-token-admin-token-admin-token"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    #[test]
+    fn a_complete_lambda_environment_loads() {
+        let config =
+            Config::from_sources(Mode::Lambda, &lambda_env(), &SecretValues::default()).unwrap();
+        assert_eq!(config.public_base_url, "https://api.dexter.cash");
+        assert!(config.database.unwrap().tls);
+        assert!(!config.enable_voice);
+    }
+
+    #[test]
+    fn each_missing_setting_is_named() {
+        for name in [
+            "PUBLIC_BASE_URL",
+            "SIGNING_KEYS",
+            "MCP_URL",
+            "MCP_JWT_SECRET",
+            "DATABASE_URL",
+            "ADMIN_TOKEN",
+        ] {
+            let mut env = lambda_env();
+            env.remove(name);
+            let err =
+                Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("configuration error: {name} is not set")
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_settings_are_named_without_their_value() {
+        let mut env = lambda_env();
+        env.insert(
+            "SIGNING_KEYS".into(),
+            "[{\"kty\":\"OKP\",\"d\":\"top-secret\"".into(),
+        );
+        let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("configuration error: SIGNING_KEYS is malformed"),
+            "{err}"
+        );
+        assert!(!err.contains("top-secret"));
+
+        let mut env = lambda_env();
+        env.insert("PUBLIC_BASE_URL".into(), "http://api.dexter.cash".into());
+        let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PUBLIC_BASE_URL is malformed"), "{err}");
+
+        let mut env = lambda_env();
+        env.insert("NEXT_PUBLIC_ENABLE_VOICE".into(), "maybe".into());
+        let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("NEXT_PUBLIC_ENABLE_VOICE is malformed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_manager_values_win_over_the_environment() {
+        let mut secrets = SecretValues::default();
+        secrets.insert("DATABASE_URL", "postgres://from-secrets-manager/db");
+        let config = Config::from_sources(Mode::Lambda, &lambda_env(), &secrets).unwrap();
+        assert_eq!(
+            config.database.unwrap().url.expose_secret(),
+            "postgres://from-secrets-manager/db"
+        );
+    }
+
+    #[test]
+    fn local_mode_runs_on_embedded_defaults() {
+        let config = Config::from_sources(
+            Mode::Local { port: 3000 },
+            &HashMap::new(),
+            &SecretValues::default(),
+        )
+        .unwrap();
+        assert_eq!(config.public_base_url, "http://127.0.0.1:3000");
+        assert!(config.database.is_none());
+        assert!(config.mcp.url.is_none());
+        assert_eq!(config.turnstile.site_key, TURNSTILE_TEST_SITE_KEY);
+    }
+}

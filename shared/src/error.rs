@@ -1,0 +1,147 @@
+//! The one error type of the HTTP surface and its single mapping to a status and a
+//! JSON body `{"error", "message", "request_id"}`.
+//!
+//! A handler returns `Err(ApiError)`; [`ApiError::into_response`] sets the status and
+//! attaches an [`ErrorBody`] to the response. The request middleware
+//! ([`crate::http::observe`]) then renders that body with the request id it assigned, so
+//! every error, including unknown routes, bad methods and panics, leaves in one shape.
+//! Internal causes are logged with the request id, never sent to the caller.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Everything a request can fail with. Expected failures are variants; anything else is
+/// `Unexpected`, whose cause chain is logged and replaced by a generic message.
+#[derive(thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("expected a request body with content type {expected}")]
+    UnsupportedMediaType { expected: &'static str },
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("no route for this path")]
+    NotFound,
+    #[error("this route does not accept that method")]
+    MethodNotAllowed,
+    #[error("{message}")]
+    Unauthorized {
+        /// RFC 6750 error code: `invalid_token` or `invalid_request`.
+        code: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("{0}")]
+    ServiceUnavailable(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        error_chain_fmt(self, f)
+    }
+}
+
+/// Writes an error followed by every cause, one per line.
+pub fn error_chain_fmt(
+    e: &impl std::error::Error,
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    writeln!(f, "{e}")?;
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        writeln!(f, "caused by: {c}")?;
+        cause = c.source();
+    }
+    Ok(())
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, machine-readable code in the body's `error` field.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "invalid_request",
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unauthorized { code, .. } => code,
+            ApiError::Forbidden { code, .. } => code,
+            ApiError::ServiceUnavailable(_) => "service_unavailable",
+            ApiError::Unexpected(_) => "internal_error",
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Unexpected(_) => {
+                "something went wrong on our side; quote the request id when reporting it".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The error a response carries until the middleware renders it with the request id.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: &'static str,
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// The JSON document sent to the caller.
+    pub fn render(&self, request_id: &str) -> String {
+        serde_json::json!({ "error": self.error, "message": self.message, "request_id": request_id })
+            .to_string()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Unexpected(cause) = &self {
+            tracing::error!(error.cause_chain = ?cause, "request failed unexpectedly");
+        }
+        let status = self.status();
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.public_message(),
+        };
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.render(""),
+        )
+            .into_response();
+        if let ApiError::Unauthorized { code, .. } = &self {
+            let challenge = format!(r#"Bearer realm="dexter", error="{code}""#);
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response.extensions_mut().insert(body);
+        response
+    }
+}

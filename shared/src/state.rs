@@ -1,0 +1,50 @@
+//! The state every handler shares, built once per cold start (per process locally):
+//! configuration, the store (whose pool connects lazily) and one HTTP client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::memory::MemoryStore;
+use crate::store::postgres::PgStore;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    /// One connection pool for every outbound HTTP call (Turnstile, Supabase, MCP).
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    /// The state for a configuration: Postgres when a database is configured, otherwise
+    /// a fresh in-memory store.
+    pub fn from_config(config: Config) -> anyhow::Result<AppState> {
+        let store: Arc<dyn Store> = match &config.database {
+            Some(db) => Arc::new(PgStore::connect(db.url.expose_secret(), db.tls)?),
+            None => Arc::new(MemoryStore::new()),
+        };
+        Ok(AppState::with_store(config, store))
+    }
+
+    /// The state for a configuration and a store the caller built.
+    pub fn with_store(config: Config, store: Arc<dyn Store>) -> AppState {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(20))
+            .user_agent(concat!(
+                "dexter-chatgpt-connector/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .expect("the HTTP client's fixed settings are valid");
+        AppState {
+            config: Arc::new(config),
+            store,
+            http,
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! The foundation, driven from outside: the same route answers identically from its
+//! Lambda binary (under an emulated Lambda Runtime API, fed API Gateway HTTP API
+//! events) and from `connector serve`; configuration comes from env or from Secrets
+//! Manager (moto); every failure is a JSON error carrying the request id.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::routing::{get, post};
+use connector_tests::db::TestDatabase;
+use connector_tests::lambda::LambdaFunction;
+use connector_tests::moto::Moto;
+use connector_tests::{binaries, fixture, lambda_env, serve};
+use serde_json::{Value, json};
+use shared::config::{Config, Mode};
+use shared::keys::SigningKeys;
+use shared::store::memory::MemoryStore;
+use shared::store::{Notification, Store};
+use tower::ServiceExt;
+
+fn new_signing_keys() -> (Value, String) {
+    let jwk = SigningKeys::generate_jwk();
+    let text = json!([jwk]).to_string();
+    (jwk, text)
+}
+
+fn header_of(response: &Value, name: &str) -> String {
+    response["headers"][name]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn body_of(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().expect("a text body")).expect("a JSON body")
+}
+
+#[tokio::test]
+async fn each_function_binary_answers_exactly_like_connector_serve() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    shared::store::migrate::run(db.url(), false)
+        .await
+        .expect("migrations apply");
+    let (_, keys) = new_signing_keys();
+    let env = lambda_env(db.url(), &keys);
+    let served = serve::start(&env).await;
+    let http = reqwest::Client::new();
+
+    for (binary, event_file, path) in [
+        ("healthz", "apigw-v2/get-healthz.json", "/healthz"),
+        (
+            "discovery",
+            "apigw-v2/get-jwks.json",
+            "/.well-known/jwks.json",
+        ),
+    ] {
+        let event = fixture(event_file);
+        let mut function = LambdaFunction::start(&binaries::path(binary), &env).await;
+        let from_lambda = function.invoke(event.clone()).await;
+        let from_serve = http
+            .get(format!("{}{path}", served.base_url))
+            .send()
+            .await
+            .expect("serve answers");
+
+        assert_eq!(from_lambda["statusCode"], 200, "{binary}: {from_lambda}");
+        assert_eq!(
+            from_serve.status().as_u16(),
+            200,
+            "{path} from connector serve"
+        );
+        for name in ["content-type", "cache-control"] {
+            let local = from_serve
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap_or_default().to_owned());
+            assert_eq!(
+                header_of(&from_lambda, name),
+                local.unwrap_or_default(),
+                "{binary}: header {name}"
+            );
+        }
+        // API Gateway's request id is the response's request id.
+        assert_eq!(
+            header_of(&from_lambda, "x-request-id"),
+            event["requestContext"]["requestId"].as_str().unwrap()
+        );
+        assert!(from_serve.headers().contains_key("x-request-id"));
+        let local_body: Value = from_serve.json().await.expect("JSON");
+        assert_eq!(body_of(&from_lambda), local_body, "{binary}: body");
+    }
+}
+
+#[tokio::test]
+async fn the_jwks_function_serves_the_configured_public_keys_only() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (jwk, keys) = new_signing_keys();
+    let mut function =
+        LambdaFunction::start(&binaries::path("discovery"), &lambda_env(db.url(), &keys)).await;
+    let response = function.invoke(fixture("apigw-v2/get-jwks.json")).await;
+    let jwks = body_of(&response);
+    assert_eq!(
+        jwks,
+        json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": jwk["kid"], "x": jwk["x"] }] })
+    );
+    assert!(!response.to_string().contains(jwk["d"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn errors_under_lambda_carry_api_gateways_request_id() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (_, keys) = new_signing_keys();
+    let mut function =
+        LambdaFunction::start(&binaries::path("healthz"), &lambda_env(db.url(), &keys)).await;
+
+    let unknown = function
+        .invoke(fixture("apigw-v2/get-unknown-route.json"))
+        .await;
+    assert_eq!(unknown["statusCode"], 404);
+    assert_eq!(
+        body_of(&unknown),
+        json!({ "error": "not_found", "message": "no route for this path", "request_id": "Lm0kQx5ZoAMEb1w=" })
+    );
+    assert_eq!(header_of(&unknown, "x-request-id"), "Lm0kQx5ZoAMEb1w=");
+
+    let wrong_method = function.invoke(fixture("apigw-v2/post-healthz.json")).await;
+    assert_eq!(wrong_method["statusCode"], 405);
+    assert_eq!(body_of(&wrong_method)["error"], "method_not_allowed");
+    assert_eq!(body_of(&wrong_method)["request_id"], "Np2aYy7ToAMEc3A=");
+}
+
+#[tokio::test]
+async fn the_function_reads_its_secrets_from_secrets_manager() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    let (jwk, keys) = new_signing_keys();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secret = json!({
+        "SIGNING_KEYS": keys,
+        "MCP_JWT_SECRET": "from-secrets-manager-0123456789abcdef",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+        "TURNSTILE_SECRET_KEY": "1x0000000000000000000000000000000AA",
+        "ADMIN_TOKEN": "from-secrets-manager-admin-0123456789",
+    });
+    let created = client
+        .create_secret()
+        .name(format!("dexter/connector/{}", uuid::Uuid::new_v4()))
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .expect("moto creates the secret");
+    let arn = created.arn().expect("an ARN").to_owned();
+
+    // The library path, with the real SDK.
+    let values = shared::secrets::fetch_with(&client, &arn)
+        .await
+        .expect("the secret reads");
+    assert!(
+        format!("{values:?}").contains("SIGNING_KEYS")
+            && !format!("{values:?}").contains("from-secrets-manager")
+    );
+
+    // The binary path: only non-secret settings in the environment.
+    let mut env: Vec<(String, String)> = moto.env();
+    for (k, v) in [
+        ("CONNECTOR_SECRET_ARN", arn.as_str()),
+        ("PUBLIC_BASE_URL", "https://api.dexter.cash"),
+        ("MCP_URL", "http://127.0.0.1:9/mcp"),
+        ("TURNSTILE_SITE_KEY", "1x00000000000000000000AA"),
+        ("DATABASE_TLS", "false"),
+    ] {
+        env.push((k.into(), v.into()));
+    }
+    let mut function = LambdaFunction::start(&binaries::path("discovery"), &env).await;
+    let response = function.invoke(fixture("apigw-v2/get-jwks.json")).await;
+    assert_eq!(response["statusCode"], 200, "{response}");
+    assert_eq!(body_of(&response)["keys"][0]["kid"], jwk["kid"]);
+
+    // A secret that does not exist stops startup with one line naming it.
+    let mut env = moto.env();
+    env.push((
+        "CONNECTOR_SECRET_ARN".into(),
+        "dexter/connector/missing".into(),
+    ));
+    env.push(("PUBLIC_BASE_URL".into(), "https://api.dexter.cash".into()));
+    let (code, stderr) = LambdaFunction::start(&binaries::path("discovery"), &env)
+        .await
+        .exit()
+        .await;
+    assert_eq!(code, Some(1));
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("could not read secret dexter/connector/missing"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_setting_stops_startup_with_one_line_naming_it() {
+    let (_, keys) = new_signing_keys();
+    let env: Vec<(String, String)> =
+        lambda_env("postgres://postgres@127.0.0.1:5432/postgres", &keys)
+            .into_iter()
+            .filter(|(k, _)| k != "MCP_URL")
+            .collect();
+    let (code, stderr) = LambdaFunction::start(&binaries::path("healthz"), &env)
+        .await
+        .exit()
+        .await;
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr.trim(),
+        "startup failed: configuration error: MCP_URL is not set"
+    );
+}
+
+#[tokio::test]
+async fn connector_serve_prints_what_the_gpt_editor_needs_and_logs_one_line_per_request() {
+    let served = serve::start(&[("RUST_LOG".into(), "info".into())]).await;
+    let banner = served.banner.join("\n");
+    for needle in [
+        "storage: in-memory",
+        "dev user",
+        "dev client id   chatgpt-dev",
+        "client secret   dxcs_",
+        "/connector/chatgpt/openapi.json",
+        "/oauth/chatgpt/authorize",
+        "/oauth/chatgpt/token",
+        "mcp:invoke wallet:read profile",
+    ] {
+        assert!(
+            banner.contains(needle),
+            "banner lacks {needle:?}:\n{banner}"
+        );
+    }
+
+    let secret_code = "dxac_never-log-this-code";
+    let response = reqwest::get(format!(
+        "{}/healthz?code={secret_code}&state=s",
+        served.base_url
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let line = served
+        .log_lines()
+        .into_iter()
+        .find(|l| l["request_id"] == request_id.as_str())
+        .unwrap_or_else(|| panic!("no log line for {request_id}:\n{}", served.raw_logs()));
+    assert_eq!(line["http.method"], "GET");
+    assert_eq!(line["http.route"], "/healthz");
+    assert_eq!(line["http.status"], 200);
+    assert!(line["latency_ms"].is_number());
+    assert!(
+        !served.raw_logs().contains(secret_code),
+        "a code reached the logs"
+    );
+    assert!(
+        !served.raw_logs().contains(served.banner_secret()),
+        "the client secret reached the logs"
+    );
+}
+
+/// A router with the shared layers and two test-only routes: one that stores what it
+/// receives, one that panics.
+fn router_with_test_routes(store: Arc<MemoryStore>) -> Router {
+    let config = Config::from_sources(
+        Mode::Local { port: 3000 },
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    let state = shared::AppState::with_store(config, store.clone());
+    let recorder = Router::new()
+        .route(
+            "/test/record",
+            post(|axum::extract::State(store): axum::extract::State<Arc<MemoryStore>>,
+                  shared::http::extract::Json(body): shared::http::extract::Json<Value>| async move {
+                store
+                    .insert_notification(&Notification {
+                        id: uuid::Uuid::new_v4(),
+                        user_id: uuid::Uuid::nil(),
+                        kind: "test".into(),
+                        title: "recorded".into(),
+                        body,
+                        created_at: chrono_now(),
+                        read_at: None,
+                    })
+                    .await
+                    .map_err(|e| shared::ApiError::Unexpected(e.into()))?;
+                Ok::<_, shared::ApiError>(StatusCode::CREATED)
+            }),
+        )
+        .route("/test/panic", get(|| async { if true { panic!("boom") } }))
+        .with_state(store);
+    shared::http::finish(shared::http::all_routes(state).merge(recorder))
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+async fn call(app: &Router, request: Request<Body>) -> (StatusCode, Value, String) {
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let header_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, body, header_id)
+}
+
+fn post_json(body: impl Into<Body>, content_type: Option<&str>) -> Request<Body> {
+    let mut builder = Request::post("/test/record");
+    if let Some(ct) = content_type {
+        builder = builder.header(header::CONTENT_TYPE, ct);
+    }
+    builder.body(body.into()).unwrap()
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_error_with_the_request_id_and_stores_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let app = router_with_test_routes(store.clone());
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(101 * 1024));
+
+    let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
+        (
+            "malformed JSON",
+            post_json("{\"a\":", Some("application/json")),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "wrong content type",
+            post_json("{}", Some("text/plain")),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "no content type",
+            post_json("{}", None),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "oversize body",
+            post_json(big.clone(), Some("application/json")),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "oversize declared length",
+            Request::post("/test/record")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_LENGTH, big.len().to_string())
+                .body(Body::from(big.clone()))
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "unknown route",
+            Request::get("/connector/chatgpt/nope")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "bad method",
+            Request::delete("/healthz").body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    for (what, request, status, code) in cases {
+        let (got_status, body, header_id) = call(&app, request).await;
+        assert_eq!(got_status, status, "{what}: {body}");
+        assert_eq!(body["error"], code, "{what}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: {body}"
+        );
+        assert_eq!(body["request_id"], header_id.as_str(), "{what}");
+        assert_eq!(
+            uuid::Uuid::parse_str(&header_id).map(|u| u.get_version_num()),
+            Ok(4),
+            "{what}"
+        );
+    }
+    assert!(
+        store
+            .list_notifications(uuid::Uuid::nil(), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "bad input stored something"
+    );
+
+    let (status, _, _) = call(&app, post_json("{\"ok\":true}", Some("application/json"))).await;
+    assert_eq!(status, StatusCode::CREATED, "a good request still works");
+    assert_eq!(
+        store
+            .list_notifications(uuid::Uuid::nil(), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_handler_becomes_a_500_and_the_process_keeps_serving() {
+    let app = router_with_test_routes(Arc::new(MemoryStore::new()));
+    let (status, body, header_id) = call(
+        &app,
+        Request::get("/test/panic").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"], "internal_error");
+    assert_eq!(body["request_id"], header_id.as_str());
+    assert!(
+        !body.to_string().contains("boom"),
+        "panic text leaked: {body}"
+    );
+
+    let (status, body, _) = call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+}

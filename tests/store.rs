@@ -1,0 +1,85 @@
+//! The storage layer against both backends: the one conformance suite, and migrations on
+//! a database that looks like Dexter's Supabase project.
+
+use std::sync::Arc;
+
+use connector_tests::db::TestDatabase;
+use shared::store::Store;
+use shared::store::conformance;
+use shared::store::memory::MemoryStore;
+use shared::store::migrate::{self, MIGRATIONS};
+use shared::store::postgres::PgStore;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_passes_the_conformance_suite() {
+    conformance::run_all(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_passes_the_conformance_suite() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PgStore::connect(db.url(), false).expect("pool builds");
+    store.migrate().await.expect("migrations apply");
+    conformance::run_all(Arc::new(store.clone())).await;
+    // Every check uses fresh ids, so the suite passes again on the same database.
+    conformance::run_all(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_are_idempotent_and_respect_an_existing_profiles_table() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    // Dexter's Supabase project: profiles exists, with its own columns and rows.
+    let user_id = Uuid::new_v4();
+    let client = db.connect().await;
+    client
+        .batch_execute(&format!(
+            "create table profiles (id uuid primary key, username text not null); \
+             insert into profiles (id, username) values ('{user_id}', 'alice');"
+        ))
+        .await
+        .expect("Supabase-like profiles table");
+
+    // Two migrators at once (two deploys): the lock makes them take turns.
+    let (first, second) =
+        tokio::join!(migrate::run(db.url(), false), migrate::run(db.url(), false));
+    let mut applied = first.expect("first migrator");
+    applied.extend(second.expect("second migrator"));
+    applied.sort();
+    let all: Vec<String> = MIGRATIONS.iter().map(|m| m.name.to_owned()).collect();
+    assert_eq!(applied, all, "every migration applied exactly once");
+    assert!(
+        migrate::run(db.url(), false)
+            .await
+            .expect("third run")
+            .is_empty()
+    );
+
+    // Dexter's columns and rows are untouched; ours arrived with their defaults.
+    let row = client
+        .query_typed_one(
+            "select username, tier, channels from profiles where id = $1",
+            &[(&user_id, tokio_postgres::types::Type::UUID)],
+        )
+        .await
+        .expect("alice is still there");
+    assert_eq!(row.get::<_, String>("username"), "alice");
+    assert_eq!(row.get::<_, String>("tier"), "free");
+    assert_eq!(
+        row.get::<_, serde_json::Value>("channels"),
+        serde_json::json!({})
+    );
+
+    let store = PgStore::connect(db.url(), false).expect("pool builds");
+    let profile = store
+        .get_profile(user_id)
+        .await
+        .expect("profile reads")
+        .expect("alice");
+    assert_eq!(profile.tier, "free");
+    assert_eq!(store.tier_tools("pro").await.expect("seeded").len(), 9);
+}

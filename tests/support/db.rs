@@ -1,0 +1,170 @@
+//! Throwaway Postgres databases: one uuid-named database per test, created through the
+//! maintenance database and dropped (connections and all) when the test ends.
+//!
+//! `DATABASE_URL` names the maintenance database (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and must be a URL. When Postgres is not
+//! reachable the test is skipped with one line on stderr, unless `CI=true`, where it fails.
+
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+const DEFAULT_MAINTENANCE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A fresh, empty database that is dropped when this value is.
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    url: String,
+    maintenance_url: String,
+}
+
+impl TestDatabase {
+    /// Creates `connector_test_<uuid>`; `None` (test skipped) when Postgres is not
+    /// reachable outside CI.
+    pub async fn create() -> Option<TestDatabase> {
+        let maintenance_url =
+            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_MAINTENANCE_URL.to_owned());
+        let client = match connect(&maintenance_url).await {
+            Ok(client) => client,
+            Err(error) if crate::peers_required() => {
+                panic!(
+                    "postgres not reachable at {} (CI=true): {error}",
+                    redact(&maintenance_url)
+                )
+            }
+            Err(_) => {
+                eprintln!(
+                    "postgres not reachable at {}; skipping",
+                    redact(&maintenance_url)
+                );
+                return None;
+            }
+        };
+        let name = format!("connector_test_{}", Uuid::new_v4().simple());
+        client
+            .batch_execute(&format!("create database {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("could not create database {name}: {e}"));
+        let url = with_database(&maintenance_url, &name);
+        Some(TestDatabase {
+            name,
+            url,
+            maintenance_url,
+        })
+    }
+
+    /// The URL of the new database (no TLS).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The new database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A plain connection to the new database, its connection task spawned.
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("could not connect to {}: {e}", self.name))
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop cannot await, and the test's runtime may be shutting down: drop the
+        // database from a thread with its own runtime, and wait for it.
+        let maintenance_url = self.maintenance_url.clone();
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || -> Result<(), String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let client = connect(&maintenance_url).await.map_err(|e| e.to_string())?;
+                client
+                    .batch_execute(&format!("drop database if exists {name} with (force)"))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("could not drop test database {}: {error}", self.name),
+            Err(_) => eprintln!(
+                "could not drop test database {}: the dropping thread panicked",
+                self.name
+            ),
+        }
+    }
+}
+
+async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        // The connection ends when the client is dropped; an error then is not news.
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// `url` with its database (the path) replaced by `database`, query string kept.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{root}/{database}?{query}"),
+        None => format!("{root}/{database}"),
+    }
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let Some(at) = url[scheme_end..].find('@').map(|i| scheme_end + i) else {
+        return url.to_owned();
+    };
+    match url[scheme_end..at].split_once(':') {
+        Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end], &url[at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_in_a_url_is_replaced_and_the_query_kept() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "t"),
+            "postgres://u@h:5432/t"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5432", "t"),
+            "postgres://u@h:5432/t"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h/postgres?sslmode=disable", "t"),
+            "postgresql://u:p@h/t?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,47 @@
+//! Test support: a Lambda Runtime API emulator that runs the real function binaries,
+//! `connector serve` as a child process, throwaway Postgres databases and moto.
+
+pub mod binaries;
+pub mod db;
+pub mod lambda;
+pub mod moto;
+pub mod serve;
+
+use std::path::PathBuf;
+
+/// `tests/fixtures/<relative>` parsed as JSON.
+pub fn fixture(relative: &str) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(relative);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// The settings a deployed function needs, pointing at the given database.
+pub fn lambda_env(database_url: &str, signing_keys: &str) -> Vec<(String, String)> {
+    [
+        ("PUBLIC_BASE_URL", "https://api.dexter.cash"),
+        ("SIGNING_KEYS", signing_keys),
+        ("MCP_URL", "http://127.0.0.1:9/mcp"),
+        ("MCP_JWT_SECRET", "test-mcp-secret-test-mcp-secret-0123"),
+        ("DATABASE_URL", database_url),
+        ("DATABASE_TLS", "false"),
+        ("TURNSTILE_SITE_KEY", "1x00000000000000000000AA"),
+        (
+            "TURNSTILE_SECRET_KEY",
+            "1x0000000000000000000000000000000AA",
+        ),
+        ("ADMIN_TOKEN", "test-admin-token-test-admin-token-0123"),
+        ("RUST_LOG", "info"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Whether a missing peer (Postgres, moto) must fail the test rather than skip it.
+pub fn peers_required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
