@@ -158,6 +158,8 @@ async fn the_function_reads_its_secrets_from_secrets_manager() {
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
         "TURNSTILE_SECRET_KEY": "1x0000000000000000000000000000000AA",
         "ADMIN_TOKEN": "from-secrets-manager-admin-0123456789",
+        "SUPABASE_ANON_KEY": "anon",
+        "SUPABASE_JWT_SECRET": "from-secrets-manager-supabase-0123456789",
     });
     let created = client
         .create_secret()
@@ -185,6 +187,7 @@ async fn the_function_reads_its_secrets_from_secrets_manager() {
         ("MCP_URL", "http://127.0.0.1:9/mcp"),
         ("TURNSTILE_SITE_KEY", "1x00000000000000000000AA"),
         ("DATABASE_TLS", "false"),
+        ("SUPABASE_URL", "http://127.0.0.1:9"),
     ] {
         env.push((k.into(), v.into()));
     }

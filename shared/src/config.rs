@@ -43,6 +43,10 @@ pub struct Config {
     pub signing_keys: SigningKeys,
     pub mcp: McpConfig,
     pub turnstile: TurnstileConfig,
+    pub identity: IdentityConfig,
+    /// Verifies Dexter's own Supabase session JWTs on the Dexter-side API (HS256, the
+    /// project's JWT secret).
+    pub supabase_jwt_secret: SecretString,
     pub admin_token: SecretString,
     /// `NEXT_PUBLIC_ENABLE_VOICE`: whether `handoff_voice` may hand out links.
     pub enable_voice: bool,
@@ -70,6 +74,30 @@ pub struct TurnstileConfig {
     pub siteverify_url: String,
 }
 
+/// Who signs users in during the OAuth flow.
+#[derive(Clone, Debug)]
+pub enum IdentityConfig {
+    /// Supabase Auth email one-time codes and magic links (`/auth/v1/otp`, `/auth/v1/verify`).
+    Supabase {
+        /// The project URL, e.g. `https://xyz.supabase.co`.
+        url: String,
+        /// The project's anon (publishable) key, sent as `apikey`.
+        anon_key: SecretString,
+        /// Who verifies the Turnstile token: the connector (siteverify) or Supabase
+        /// (its captcha protection, via `gotrue_meta_security.captcha_token`).
+        captcha: CaptchaVerifier,
+    },
+    /// Local only: codes are printed to the console instead of emailed.
+    Dev,
+}
+
+/// Which side verifies the single-use Turnstile token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptchaVerifier {
+    Connector,
+    Supabase,
+}
+
 /// A setting that stops startup. Its message names the setting, never its value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -85,12 +113,14 @@ pub enum ConfigError {
 
 /// The names of the settings that are secrets, as env vars and as keys of the
 /// Secrets Manager secret's JSON object.
-pub const SECRET_NAMES: [&str; 5] = [
+pub const SECRET_NAMES: [&str; 7] = [
     "SIGNING_KEYS",
     "MCP_JWT_SECRET",
     "DATABASE_URL",
     "TURNSTILE_SECRET_KEY",
     "ADMIN_TOKEN",
+    "SUPABASE_ANON_KEY",
+    "SUPABASE_JWT_SECRET",
 ];
 
 impl Config {
@@ -200,6 +230,41 @@ impl Config {
             },
         };
 
+        let identity = match var("IDENTITY_PROVIDER").as_deref() {
+            Some("dev") if local.is_some() => IdentityConfig::Dev,
+            Some("dev") => {
+                return Err(ConfigError::Malformed {
+                    name: "IDENTITY_PROVIDER",
+                    reason: "the dev identity provider is for connector serve only".into(),
+                });
+            }
+            None if local.is_some() && var("SUPABASE_URL").is_none() => IdentityConfig::Dev,
+            Some("supabase") | None => IdentityConfig::Supabase {
+                url: parse_url("SUPABASE_URL", &required("SUPABASE_URL", None)?)?
+                    .trim_end_matches('/')
+                    .to_owned(),
+                anon_key: required_secret("SUPABASE_ANON_KEY", None)?,
+                captcha: match var("TURNSTILE_VERIFIED_BY").as_deref() {
+                    None | Some("connector") => CaptchaVerifier::Connector,
+                    Some("supabase") => CaptchaVerifier::Supabase,
+                    Some(_) => {
+                        return Err(ConfigError::Malformed {
+                            name: "TURNSTILE_VERIFIED_BY",
+                            reason: "expected connector or supabase".into(),
+                        });
+                    }
+                },
+            },
+            Some(_) => {
+                return Err(ConfigError::Malformed {
+                    name: "IDENTITY_PROVIDER",
+                    reason: "expected supabase or dev".into(),
+                });
+            }
+        };
+        let supabase_jwt_secret =
+            required_secret("SUPABASE_JWT_SECRET", local.map(|_| random_secret()))?;
+
         let admin_token = required_secret("ADMIN_TOKEN", local.map(|_| random_secret()))?;
         if admin_token.expose_secret().len() < 32 {
             return Err(ConfigError::Malformed {
@@ -219,6 +284,8 @@ impl Config {
             signing_keys,
             mcp,
             turnstile,
+            identity,
+            supabase_jwt_secret,
             admin_token,
             enable_voice,
         })
@@ -297,6 +364,12 @@ mod tests {
             ("TURNSTILE_SITE_KEY", "site"),
             ("TURNSTILE_SECRET_KEY", "secret"),
             ("ADMIN_TOKEN", "admin-token-admin-token-admin-token"),
+            ("SUPABASE_URL", "https://xyz.supabase.co"),
+            ("SUPABASE_ANON_KEY", "anon"),
+            (
+                "SUPABASE_JWT_SECRET",
+                "supabase-jwt-secret-supabase-jwt-secret",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -321,6 +394,9 @@ mod tests {
             "MCP_JWT_SECRET",
             "DATABASE_URL",
             "ADMIN_TOKEN",
+            "SUPABASE_URL",
+            "SUPABASE_ANON_KEY",
+            "SUPABASE_JWT_SECRET",
         ] {
             let mut env = lambda_env();
             env.remove(name);

@@ -37,6 +37,16 @@ pub enum ApiError {
     Forbidden { code: &'static str, message: String },
     #[error("{0}")]
     ServiceUnavailable(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// An RFC 6749 §5.2 error from the token or revocation endpoint.
+    #[error("{description}")]
+    OAuth {
+        code: &'static str,
+        description: String,
+        /// `invalid_client` with HTTP Basic answers 401 with a `Basic` challenge.
+        basic_challenge: bool,
+    },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -62,6 +72,11 @@ pub fn error_chain_fmt(
 }
 
 impl ApiError {
+    /// An RFC 6749 §5.2 error.
+    pub fn oauth(code: &'static str, description: impl Into<String>) -> ApiError {
+        ApiError::OAuth { code, description: description.into(), basic_challenge: false }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
@@ -72,6 +87,9 @@ impl ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::OAuth { code: "invalid_client", .. } => StatusCode::UNAUTHORIZED,
+            ApiError::OAuth { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +106,8 @@ impl ApiError {
             ApiError::Unauthorized { code, .. } => code,
             ApiError::Forbidden { code, .. } => code,
             ApiError::ServiceUnavailable(_) => "service_unavailable",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::OAuth { code, .. } => code,
             ApiError::Unexpected(_) => "internal_error",
         }
     }
@@ -107,13 +127,18 @@ impl ApiError {
 pub struct ErrorBody {
     pub error: &'static str,
     pub message: String,
+    /// OAuth endpoints also carry RFC 6749's `error_description` (same text).
+    pub oauth: bool,
 }
 
 impl ErrorBody {
     /// The JSON document sent to the caller.
     pub fn render(&self, request_id: &str) -> String {
-        serde_json::json!({ "error": self.error, "message": self.message, "request_id": request_id })
-            .to_string()
+        let mut body = serde_json::json!({ "error": self.error, "message": self.message, "request_id": request_id });
+        if self.oauth {
+            body["error_description"] = serde_json::Value::String(self.message.clone());
+        }
+        body.to_string()
     }
 }
 
@@ -126,6 +151,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.code(),
             message: self.public_message(),
+            oauth: matches!(self, ApiError::OAuth { .. }),
         };
         let mut response = (
             status,
@@ -140,6 +166,15 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, value);
             }
+        }
+        if let ApiError::OAuth { basic_challenge: true, .. } = &self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="dexter-oauth", charset="UTF-8""#),
+            );
+        }
+        if matches!(self, ApiError::OAuth { .. }) {
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         response.extensions_mut().insert(body);
         response

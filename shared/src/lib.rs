@@ -6,16 +6,22 @@
 //! mounts every fragment on one local listener. There is no second implementation of
 //! any route.
 
+pub mod actions;
 pub mod config;
+pub mod dexter;
 pub mod error;
 pub mod http;
+pub mod identity;
 pub mod keys;
 pub mod lambda;
+pub mod oauth;
+pub mod operator;
 pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod turnstile;
 
 pub use error::ApiError;
 pub use state::AppState;

@@ -7,9 +7,11 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
+use crate::identity::{self, IdentityProvider};
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::PgStore;
+use crate::turnstile::Turnstile;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +19,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// One connection pool for every outbound HTTP call (Turnstile, Supabase, MCP).
     pub http: reqwest::Client,
+    /// Signs people in during the OAuth flow (Supabase Auth, or the dev provider locally).
+    pub identity: Arc<dyn IdentityProvider>,
+    pub turnstile: Turnstile,
 }
 
 impl AppState {
@@ -41,10 +46,8 @@ impl AppState {
             ))
             .build()
             .expect("the HTTP client's fixed settings are valid");
-        AppState {
-            config: Arc::new(config),
-            store,
-            http,
-        }
+        let identity = identity::from_config(&config, http.clone());
+        let turnstile = Turnstile::new(config.turnstile.clone(), http.clone());
+        AppState { config: Arc::new(config), store, http, identity, turnstile }
     }
 }

@@ -6,6 +6,7 @@ pub mod db;
 pub mod lambda;
 pub mod moto;
 pub mod serve;
+pub mod standins;
 
 use std::path::PathBuf;
 
@@ -34,6 +35,9 @@ pub fn lambda_env(database_url: &str, signing_keys: &str) -> Vec<(String, String
             "1x0000000000000000000000000000000AA",
         ),
         ("ADMIN_TOKEN", "test-admin-token-test-admin-token-0123"),
+        ("SUPABASE_URL", "http://127.0.0.1:9"),
+        ("SUPABASE_ANON_KEY", "test-anon-key"),
+        ("SUPABASE_JWT_SECRET", "test-supabase-jwt-secret-0123456789abcdef"),
         ("RUST_LOG", "info"),
     ]
     .into_iter()

@@ -1,5 +1,5 @@
-//! Discovery documents: `GET /.well-known/jwks.json` (RFC 7517), the public half of every
-//! configured signing key, so anyone holding one of our access tokens can verify it.
+//! Discovery documents: the JWKS (RFC 7517) with the public half of every configured
+//! signing key, and the OAuth authorization server metadata (RFC 8414).
 
 use axum::extract::State;
 use axum::http::header;
@@ -7,17 +7,20 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::oauth::metadata;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
+        .route(metadata::PATH, get(authorization_server))
         .with_state(state)
 }
 
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.config.signing_keys.jwks()),
-    )
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.config.signing_keys.jwks()))
+}
+
+async fn authorization_server(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(metadata::document(&state.config.public_base_url)))
 }

@@ -27,11 +27,28 @@ pub const MAX_BODY_BYTES: usize = 100 * 1024;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// A route group's router, given the state built once per cold start.
+pub type Fragment = fn(AppState) -> Router;
+
+/// Every Lambda function and the fragment it serves: one entry per crate in
+/// `functions/`, named like the crate (and the binary, and SAM's `Binary`).
+pub const FUNCTIONS: &[(&str, Fragment)] = &[
+    ("healthz", health::router),
+    ("discovery", discovery::router),
+    ("oauth-authorize", crate::oauth::authorize::router),
+    ("oauth-login", crate::oauth::login::router),
+    ("oauth-callback", crate::oauth::callback::router),
+    ("oauth-consent", crate::oauth::consent::router),
+    ("oauth-token", crate::oauth::token::router),
+    ("oauth-revoke", crate::oauth::revoke::router),
+    ("operator", crate::operator::router),
+    ("dexter-api", crate::dexter::router),
+    ("get-profile", crate::actions::profile::router),
+];
+
 /// Every route this build serves, for `connector serve` and the tests.
 pub fn all_routes(state: AppState) -> Router {
-    Router::new()
-        .merge(health::router(state.clone()))
-        .merge(discovery::router(state))
+    FUNCTIONS.iter().fold(Router::new(), |routes, (_, fragment)| routes.merge(fragment(state.clone())))
 }
 
 /// Wraps a fragment (or the merge of several) in the behaviour every host shares.

@@ -6,6 +6,7 @@
 //! whole suite can run repeatedly, in any order, against one database. Call
 //! [`run_all`] from each backend's test.
 
+use std::cmp::Reverse;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -29,10 +30,12 @@ pub async fn run_all(store: Arc<dyn Store>) {
     deleting_a_client_revokes_its_grants(s).await;
     authorization_requests_expire_and_count_logins(s).await;
     authorization_codes_are_single_use(s).await;
+    concurrent_redemptions_of_a_code_succeed_once(store.clone()).await;
     expired_authorization_codes_are_refused(s).await;
     grants_are_listed_and_revoked(s).await;
     refresh_tokens_rotate(s).await;
     a_retried_refresh_within_grace_gets_a_new_token(s).await;
+    concurrent_refreshes_with_one_token_leave_one_usable_token(store.clone()).await;
     a_reused_refresh_token_revokes_the_grant(s).await;
     a_replay_after_the_successor_was_used_revokes_the_grant(s).await;
     expired_and_revoked_refresh_tokens_are_refused(s).await;
@@ -527,6 +530,33 @@ pub async fn authorization_codes_are_single_use(store: &dyn Store) {
     );
 }
 
+/// Eight concurrent redemptions of one code: exactly one gets it.
+pub async fn concurrent_redemptions_of_a_code_succeed_once(store: Arc<dyn Store>) {
+    let now = now();
+    let client = new_client(store.as_ref(), now).await;
+    let code = a_code(&client, now);
+    store
+        .create_authorization_code(&code)
+        .await
+        .expect("create");
+    let redemptions: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let hash = code.code_hash.clone();
+            tokio::spawn(async move { store.redeem_authorization_code(&hash, now).await })
+        })
+        .collect();
+    let mut redeemed = 0;
+    for redemption in redemptions {
+        match redemption.await.expect("task").expect("redeem") {
+            CodeRedemption::Redeemed(_) => redeemed += 1,
+            CodeRedemption::AlreadyUsed { .. } => {}
+            other => panic!("unexpected redemption {other:?}"),
+        }
+    }
+    assert_eq!(redeemed, 1, "exactly one redemption must succeed");
+}
+
 /// An unused code past its expiry is refused and stays unusable.
 pub async fn expired_authorization_codes_are_refused(store: &dyn Store) {
     let now = now();
@@ -744,6 +774,62 @@ pub async fn a_retried_refresh_within_grace_gets_a_new_token(store: &dyn Store) 
             .expect("retry"),
         Rotation::Reused { grant_id: grant.id }
     );
+}
+
+/// Eight concurrent refreshes with one token (a client racing itself) are serialised:
+/// one rotation, seven retries, the grant lives, and only the last token issued works.
+pub async fn concurrent_refreshes_with_one_token_leave_one_usable_token(store: Arc<dyn Store>) {
+    let now = now();
+    let grace = Duration::seconds(30);
+    let expiry = now + Duration::days(30);
+    let (grant, token) = grant_with_refresh_token(store.as_ref(), now).await;
+    let new_hashes: Vec<String> = (0..8).map(|_| new_token()).collect();
+    let refreshes: Vec<_> = new_hashes
+        .iter()
+        .map(|new_hash| {
+            let (store, token, new_hash) = (store.clone(), token.clone(), new_hash.clone());
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh_token(&token, &new_hash, expiry, now, grace)
+                    .await
+            })
+        })
+        .collect();
+    let mut rotated = 0;
+    for refresh in refreshes {
+        match refresh.await.expect("task").expect("rotate") {
+            Rotation::Rotated { .. } => rotated += 1,
+            Rotation::ReplayWithinGrace { .. } => {}
+            other => panic!("unexpected rotation {other:?}"),
+        }
+    }
+    assert_eq!(
+        rotated, 1,
+        "exactly one refresh rotates; the rest are retries"
+    );
+    assert!(
+        store
+            .get_grant(grant.id)
+            .await
+            .expect("get")
+            .expect("grant")
+            .is_live()
+    );
+
+    let later = now + Duration::minutes(1);
+    let mut usable = 0;
+    for new_hash in &new_hashes {
+        match store
+            .rotate_refresh_token(new_hash, &new_token(), expiry, later, grace)
+            .await
+            .expect("use")
+        {
+            Rotation::Rotated { .. } => usable += 1,
+            Rotation::NotFound => {}
+            other => panic!("unexpected rotation {other:?}"),
+        }
+    }
+    assert_eq!(usable, 1, "exactly one issued token stays usable");
 }
 
 /// A retired token presented after the grace window revokes the grant and every token.
@@ -1071,7 +1157,7 @@ pub async fn receipts_paginate_newest_first(store: &dyn Store) {
     ));
 
     let mut expected = receipts.clone();
-    expected.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    expected.sort_by_key(|x| Reverse((x.created_at, x.id)));
     let mut walked = Vec::new();
     let mut cursor = None;
     loop {

@@ -6,6 +6,7 @@
 //! exactly-once approval claims, refresh rotation). The lock is never held across an
 //! `.await`. Data lives as long as the process.
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -401,9 +402,7 @@ impl Store for MemoryStore {
                 })
             })
             .collect();
-        grants.sort_by(|a, b| {
-            (b.grant.created_at, b.grant.id).cmp(&(a.grant.created_at, a.grant.id))
-        });
+        grants.sort_by_key(|s| Reverse((s.grant.created_at, s.grant.id)));
         Ok(grants)
     }
 
@@ -614,7 +613,7 @@ impl Store for MemoryStore {
             .filter(|r| before.is_none_or(|c| (r.created_at, r.id) < (c.created_at, c.id)))
             .cloned()
             .collect();
-        receipts.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        receipts.sort_by_key(|x| Reverse((x.created_at, x.id)));
         receipts.truncate(limit as usize);
         Ok(receipts)
     }
@@ -694,7 +693,7 @@ impl Store for MemoryStore {
             .filter(|a| a.user_id == user_id && a.status_at(now) == ApprovalStatus::PendingApproval)
             .cloned()
             .collect();
-        pending.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        pending.sort_by_key(|x| Reverse((x.created_at, x.id)));
         Ok(pending)
     }
 
@@ -766,7 +765,7 @@ impl Store for MemoryStore {
             .filter(|n| n.user_id == user_id)
             .cloned()
             .collect();
-        notifications.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        notifications.sort_by_key(|x| Reverse((x.created_at, x.id)));
         notifications.truncate(limit as usize);
         Ok(notifications)
     }
@@ -822,5 +821,18 @@ pub(super) fn outcome_columns(
             Some(error_code.clone()),
             *receipt_id,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::MemoryStore;
+    use crate::store::conformance;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_store_passes_the_conformance_suite() {
+        conformance::run_all(Arc::new(MemoryStore::new())).await;
     }
 }

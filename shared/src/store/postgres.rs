@@ -21,7 +21,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
@@ -759,7 +759,7 @@ impl Store for PgStore {
              where code_hash = $1 and used_at is null and expires_at > $2 \
              returning {CODE_COLUMNS}"
         );
-        let params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)] =
+        let params: &[(&(dyn ToSql + Sync), Type)] =
             &[(&code_hash, Type::TEXT), (&now, Type::TIMESTAMPTZ)];
         if let Some(row) = client.query_typed_opt(&sql, params).await? {
             return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
@@ -1393,7 +1393,7 @@ impl PgStore {
         to: ApprovalStatus,
     ) -> StoreResult<ClaimOutcome> {
         let client = self.conn().await?;
-        let params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)] = &[
+        let params: &[(&(dyn ToSql + Sync), Type)] = &[
             (&id, Type::UUID),
             (&user_id, Type::UUID),
             (&now, Type::TIMESTAMPTZ),

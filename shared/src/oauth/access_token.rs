@@ -1,0 +1,147 @@
+//! Access tokens: JWTs signed with the connector's current Ed25519 key (`kid` in the
+//! header), verified locally by every function without I/O. Whether the grant behind a
+//! token is still live is a separate check (the one database query each action makes).
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::keys::SigningKeys;
+use crate::oauth::ACCESS_TOKEN_TTL_SECONDS;
+
+/// The claims of an access token.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    /// The public base URL.
+    pub iss: String,
+    /// The actions' base URL (`{base}/connector/chatgpt`).
+    pub aud: String,
+    /// The Dexter (Supabase) user id.
+    pub sub: Uuid,
+    pub client_id: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// The grant (linked account) the token belongs to.
+    pub gid: Uuid,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl AccessClaims {
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+}
+
+/// The `aud` of access tokens for a deployment.
+pub fn audience(public_base_url: &str) -> String {
+    format!("{public_base_url}/connector/chatgpt")
+}
+
+/// Signs a one-hour access token for a grant.
+pub fn issue(
+    keys: &SigningKeys,
+    public_base_url: &str,
+    user_id: Uuid,
+    client_id: &str,
+    grant_id: Uuid,
+    scopes: &[String],
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let claims = AccessClaims {
+        iss: public_base_url.to_owned(),
+        aud: audience(public_base_url),
+        sub: user_id,
+        client_id: client_id.to_owned(),
+        scope: scopes.join(" "),
+        gid: grant_id,
+        jti: Uuid::new_v4(),
+        iat: now.timestamp(),
+        exp: now.timestamp() + ACCESS_TOKEN_TTL_SECONDS,
+    };
+    Ok(keys.sign(&claims)?)
+}
+
+/// Why a bearer token was refused. Deliberately coarse: the caller learns only that
+/// the token is not usable.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TokenError {
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token is not valid")]
+    Invalid,
+}
+
+/// Verifies signature, `kid`, `iss`, `aud` and expiry (30 s leeway). With
+/// `allow_expired`, expiry is not checked (revocation accepts expired tokens).
+pub fn verify(
+    keys: &SigningKeys,
+    public_base_url: &str,
+    token: &str,
+    allow_expired: bool,
+) -> Result<AccessClaims, TokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+    if header.alg != Algorithm::EdDSA {
+        return Err(TokenError::Invalid);
+    }
+    let key = header.kid.as_deref().and_then(|kid| keys.decoding_key(kid)).ok_or(TokenError::Invalid)?;
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.leeway = 30;
+    validation.validate_exp = !allow_expired;
+    validation.set_issuer(&[public_base_url]);
+    validation.set_audience(&[audience(public_base_url)]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map(|data| data.claims).map_err(|e| {
+        match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "https://api.dexter.cash";
+
+    fn token(keys: &SigningKeys, now: DateTime<Utc>) -> String {
+        issue(keys, BASE, Uuid::new_v4(), "chatgpt-x", Uuid::new_v4(), &["profile".into()], now).unwrap()
+    }
+
+    #[test]
+    fn an_issued_token_verifies_with_its_claims() {
+        let keys = SigningKeys::ephemeral();
+        let claims = verify(&keys, BASE, &token(&keys, Utc::now()), false).unwrap();
+        assert_eq!(claims.aud, "https://api.dexter.cash/connector/chatgpt");
+        assert!(claims.has_scope("profile") && !claims.has_scope("mcp:invoke"));
+        assert_eq!(claims.exp - claims.iat, 3600);
+    }
+
+    #[test]
+    fn expired_foreign_and_tampered_tokens_are_refused() {
+        let keys = SigningKeys::ephemeral();
+        let old = token(&keys, Utc::now() - chrono::Duration::hours(2));
+        assert_eq!(verify(&keys, BASE, &old, false), Err(TokenError::Expired));
+        assert!(verify(&keys, BASE, &old, true).is_ok());
+
+        let foreign = token(&SigningKeys::ephemeral(), Utc::now());
+        assert_eq!(verify(&keys, BASE, &foreign, false), Err(TokenError::Invalid));
+
+        let good = token(&keys, Utc::now());
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let forged_payload = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"sub":"00000000-0000-0000-0000-000000000000"}"#,
+        );
+        parts[1] = &forged_payload;
+        assert_eq!(verify(&keys, BASE, &parts.join("."), false), Err(TokenError::Invalid));
+        assert_eq!(verify(&keys, "https://evil.example", &good, false), Err(TokenError::Invalid));
+    }
+}

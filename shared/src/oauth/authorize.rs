@@ -1,0 +1,114 @@
+//! `GET /oauth/chatgpt/authorize` (RFC 6749 §4.1.1): where ChatGPT sends the person's
+//! browser when they click Connect.
+//!
+//! An unknown client or an unregistered redirect URI gets an error page and never a
+//! redirect (§4.1.2.1: redirecting would make us an open redirector). Every other
+//! problem is redirected back to the client with `error` and `state`. A valid request is
+//! stored (it expires) and the browser goes on to the login page.
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::flow::{self, FlowError, client_redirect};
+use super::{AUTHORIZATION_REQUEST_TTL, pages, parse_scopes, paths};
+use crate::state::AppState;
+use crate::store::AuthorizationRequest;
+
+pub fn router(state: AppState) -> Router {
+    Router::new().route(paths::AUTHORIZE, get(authorize)).with_state(state)
+}
+
+/// The longest `state` we carry (ChatGPT's are far shorter).
+const MAX_STATE_LEN: usize = 1024;
+
+#[tracing::instrument(skip_all)]
+async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, FlowError> {
+    let params: Vec<(String, String)> = query
+        .as_deref()
+        .map(|q| reqwest::Url::parse(&format!("http://x/?{q}")))
+        .transpose()
+        .ok()
+        .flatten()
+        .map(|url| url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .unwrap_or_default();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let repeated = |name: &str| params.iter().filter(|(k, _)| k == name).count() > 1;
+
+    // Who is asking and where to send the answer: until both are trusted, only pages.
+    let bad_client = |explanation: &str| {
+        Ok(pages::error_page(StatusCode::BAD_REQUEST, "This app can't connect to Dexter", explanation))
+    };
+    let Some(client_id) = param("client_id").filter(|_| !repeated("client_id")) else {
+        return bad_client("The request did not say which app is asking (client_id is missing).");
+    };
+    let Some(client) = state.store.get_client(client_id).await? else {
+        return bad_client("The app asking for access is not registered with Dexter.");
+    };
+    let Some(redirect_uri) = param("redirect_uri").filter(|_| !repeated("redirect_uri")) else {
+        return bad_client("The request did not say where to return (redirect_uri is missing).");
+    };
+    if !client.redirect_uris.iter().any(|registered| registered == redirect_uri) {
+        return bad_client(
+            "The address this app asked us to return you to is not registered for it. \
+             If you configured this GPT, check its OAuth callback URL in Dexter.",
+        );
+    }
+
+    // From here on, errors go back to the client.
+    let state_param = param("state");
+    let fail = |error: &str, description: &str| -> Result<Response, FlowError> {
+        let mut query = vec![("error", error), ("error_description", description)];
+        if let Some(s) = state_param {
+            query.push(("state", s));
+        }
+        Ok(client_redirect(redirect_uri, &query))
+    };
+    for name in ["response_type", "scope", "state"] {
+        if repeated(name) {
+            return fail("invalid_request", &format!("{name} is repeated"));
+        }
+    }
+    let Some(client_state) = state_param.filter(|s| !s.is_empty() && s.len() <= MAX_STATE_LEN) else {
+        return fail("invalid_request", "state is required");
+    };
+    match param("response_type") {
+        Some("code") => {}
+        None => return fail("invalid_request", "response_type is required"),
+        Some(_) => return fail("unsupported_response_type", "only response_type=code is supported"),
+    }
+    let scopes = match param("scope").map(parse_scopes) {
+        None => client.scopes.clone(),
+        Some(None) => return fail("invalid_scope", "unknown scope requested"),
+        Some(Some(scopes)) if scopes.is_empty() => client.scopes.clone(),
+        Some(Some(scopes)) => scopes,
+    };
+    if let Some(extra) = scopes.iter().find(|s| !client.scopes.contains(s)) {
+        return fail("invalid_scope", &format!("this client may not request {extra}"));
+    }
+
+    let now = Utc::now();
+    let secret = crate::tokens::generate("");
+    let request = AuthorizationRequest {
+        id: Uuid::new_v4(),
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scopes,
+        state: client_state.to_owned(),
+        csrf_hash: crate::tokens::hash(&secret),
+        user_id: None,
+        login_email: None,
+        login_attempts: 0,
+        expires_at: now + AUTHORIZATION_REQUEST_TTL,
+        created_at: now,
+    };
+    state.store.create_authorization_request(&request).await?;
+    let mut response = Redirect::to(&flow::step_url(paths::LOGIN, request.id)).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, flow::set_cookie(&state, request.id, &secret));
+    response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(response)
+}

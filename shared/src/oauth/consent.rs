@@ -1,0 +1,149 @@
+//! `/oauth/chatgpt/consent`: the signed-in person sees which app asks for what and
+//! allows or denies. Allow issues a single-use code and returns the browser to the
+//! client; Deny returns `error=access_denied`. A Dexter account without the ChatGPT
+//! channel enabled (`profiles.channels.chatgpt`) gets a page saying how to enable it, and
+//! no code.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::flow::{self, Flow, FlowError, client_redirect};
+use super::login::StepQuery;
+use super::pages::{self, escape, flow_fields};
+use super::{CODE_TTL, SCOPES, paths};
+use crate::state::AppState;
+use crate::store::AuthorizationCode;
+
+pub fn router(state: AppState) -> Router {
+    Router::new().route(paths::CONSENT, get(show).post(decide)).with_state(state)
+}
+
+/// The signed-in user, or a redirect back to the login page.
+fn signed_in(flow: &Flow) -> Result<Uuid, Response> {
+    flow.request
+        .user_id
+        .ok_or_else(|| Redirect::to(&flow::step_url(paths::LOGIN, flow.request.id)).into_response())
+}
+
+async fn channel_enabled(state: &AppState, user_id: Uuid) -> Result<bool, FlowError> {
+    let profile = state.store.get_profile(user_id).await?;
+    Ok(profile.is_some_and(|p| p.channels.get("chatgpt") == Some(&serde_json::Value::Bool(true))))
+}
+
+fn channel_disabled_page() -> Response {
+    pages::page(
+        StatusCode::FORBIDDEN,
+        "ChatGPT is not enabled",
+        "<h1>ChatGPT isn't enabled for your Dexter account</h1>\
+         <p>Your account doesn't have the ChatGPT channel turned on, so it can't be linked yet.</p>\
+         <p>In Dexter, open <strong>Settings → Channels</strong> and turn on <strong>ChatGPT</strong> \
+         (or ask your Dexter administrator to set <code>channels.chatgpt = true</code> on your profile), \
+         then click Connect in ChatGPT again.</p>",
+        false,
+    )
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<StepQuery>,
+) -> Result<Response, FlowError> {
+    let flow = flow::load(&state, &headers, &query.request, None).await?;
+    let user_id = match signed_in(&flow) {
+        Ok(id) => id,
+        Err(redirect) => return Ok(redirect),
+    };
+    if !channel_enabled(&state, user_id).await? {
+        return Ok(channel_disabled_page());
+    }
+    let client = state.store.get_client(&flow.request.client_id).await?.ok_or_else(flow::expired)?;
+    let scopes: String = flow
+        .request
+        .scopes
+        .iter()
+        .filter_map(|s| SCOPES.iter().find(|(name, _)| name == s))
+        .map(|(name, explanation)| format!("<li><code>{}</code>: {}</li>", escape(name), escape(explanation)))
+        .collect();
+    let body = format!(
+        "<h1>Allow {client} to use your Dexter account?</h1>\
+         <p><strong>{client}</strong> is asking to:</p><ul class=\"scopes\">{scopes}</ul>\
+         <p class=\"muted\">It never sees your keys. Swaps it requests wait for your approval in Dexter. \
+         You can disconnect it any time in Dexter or in ChatGPT's settings.</p>\
+         <form method=\"post\" action=\"{action}\">{fields}\
+         <div class=\"actions\">\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
+         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\
+         </div></form>",
+        client = escape(&client.name),
+        action = paths::CONSENT,
+        fields = flow_fields(&flow.request.id.to_string(), &flow.secret),
+    );
+    Ok(pages::page(StatusCode::OK, "Allow access", &body, false))
+}
+
+#[derive(Deserialize)]
+struct DecisionForm {
+    request: String,
+    csrf: String,
+    decision: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<DecisionForm>,
+) -> Result<Response, FlowError> {
+    let flow = flow::load(&state, &headers, &form.request, Some(&form.csrf)).await?;
+    let user_id = match signed_in(&flow) {
+        Ok(id) => id,
+        Err(redirect) => return Ok(redirect),
+    };
+    let request = &flow.request;
+    // Deleting the request first makes the decision exactly-once: a double submission
+    // (or a race of two) finds nothing to decide.
+    if !state.store.delete_authorization_request(request.id).await? {
+        return Err(flow::expired());
+    }
+    let mut response = match form.decision.as_str() {
+        "allow" => {
+            if !channel_enabled(&state, user_id).await? {
+                return Ok(channel_disabled_page());
+            }
+            let code = crate::tokens::generate("dxac_");
+            state
+                .store
+                .create_authorization_code(&AuthorizationCode {
+                    code_hash: crate::tokens::hash(&code),
+                    client_id: request.client_id.clone(),
+                    user_id,
+                    redirect_uri: request.redirect_uri.clone(),
+                    scopes: request.scopes.clone(),
+                    expires_at: Utc::now() + CODE_TTL,
+                    grant_id: None,
+                })
+                .await?;
+            client_redirect(&request.redirect_uri, &[("code", &code), ("state", &request.state)])
+        }
+        "deny" => client_redirect(
+            &request.redirect_uri,
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the user denied access"),
+                ("state", &request.state),
+            ],
+        ),
+        _ => client_redirect(
+            &request.redirect_uri,
+            &[("error", "invalid_request"), ("error_description", "no decision was made"), ("state", &request.state)],
+        ),
+    };
+    response.headers_mut().insert(header::SET_COOKIE, flow::clear_cookie(request.id));
+    Ok(response)
+}

@@ -1,0 +1,89 @@
+//! The OAuth 2.0 authorization server ChatGPT links Dexter accounts through: the
+//! authorization code grant of RFC 6749 with refresh tokens, following the OAuth
+//! security BCP (RFC 9700): exact redirect URI matching, single-use codes bound to client
+//! and redirect URI, refresh token rotation with reuse detection, no tokens in logs.
+//!
+//! The path of one link: ChatGPT sends the browser to [`authorize`]; the person signs in
+//! by email behind Turnstile ([`login`], [`callback`]) and approves on [`consent`]; the
+//! browser returns to ChatGPT with a code, which ChatGPT's server exchanges at [`token`].
+//! [`revoke`] is RFC 7009. The in-flight request is bound to the browser that started it
+//! by a cookie whose hash is stored with the request (see [`flow`]).
+
+pub mod access_token;
+pub mod authorize;
+pub mod callback;
+pub mod client_auth;
+pub mod consent;
+pub mod flow;
+pub mod login;
+pub mod metadata;
+pub mod pages;
+pub mod revoke;
+pub mod token;
+
+use chrono::Duration;
+
+/// The scopes a client may ask for, with what each lets ChatGPT do, as the consent page
+/// explains them.
+pub const SCOPES: [(&str, &str); 3] = [
+    (
+        "mcp:invoke",
+        "Use Dexter's tools for you: look up tokens, research, preview swaps, manage alerts, \
+         and request swaps, which still wait for your approval in Dexter.",
+    ),
+    ("wallet:read", "See your managed wallets and their balances."),
+    ("profile", "See your Dexter account id and plan."),
+];
+
+/// How long a person has to sign in and consent after ChatGPT sends them here.
+pub const AUTHORIZATION_REQUEST_TTL: Duration = Duration::minutes(15);
+/// Authorization codes live ten minutes (RFC 6749 §4.1.2 recommends at most ten).
+pub const CODE_TTL: Duration = Duration::minutes(10);
+/// Access tokens live one hour; ChatGPT refreshes them.
+pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 3600;
+/// Refresh tokens expire after this long unused; every use rotates them.
+pub const REFRESH_TOKEN_TTL: Duration = Duration::days(60);
+/// A rotated refresh token presented again within this window is treated as a retry of
+/// a request whose answer was lost, not as theft.
+pub const REFRESH_GRACE: Duration = Duration::seconds(60);
+/// Sign-in emails one authorization request may trigger.
+pub const MAX_LOGIN_ATTEMPTS: i32 = 5;
+
+/// Parses a space-separated scope string; `None` if a scope is unknown.
+pub fn parse_scopes(text: &str) -> Option<Vec<String>> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in text.split(' ').filter(|s| !s.is_empty()) {
+        if !SCOPES.iter().any(|(known, _)| *known == scope) {
+            return None;
+        }
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    Some(scopes)
+}
+
+/// The OAuth endpoints' paths, under the public base URL.
+pub mod paths {
+    pub const AUTHORIZE: &str = "/oauth/chatgpt/authorize";
+    pub const LOGIN: &str = "/oauth/chatgpt/login";
+    pub const CALLBACK: &str = "/oauth/chatgpt/callback";
+    pub const CONSENT: &str = "/oauth/chatgpt/consent";
+    pub const TOKEN: &str = "/oauth/chatgpt/token";
+    pub const REVOKE: &str = "/oauth/chatgpt/revoke";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_deduplicated_and_unknown_ones_are_refused() {
+        assert_eq!(
+            parse_scopes("mcp:invoke  wallet:read mcp:invoke"),
+            Some(vec!["mcp:invoke".to_owned(), "wallet:read".to_owned()])
+        );
+        assert_eq!(parse_scopes("wallet:write"), None);
+        assert_eq!(parse_scopes(""), Some(vec![]));
+    }
+}

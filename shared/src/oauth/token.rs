@@ -1,0 +1,202 @@
+//! `POST /oauth/chatgpt/token` (RFC 6749 §4.1.3, §6): exchanges an authorization code
+//! for tokens, and a refresh token for new ones.
+//!
+//! - Codes are single use: the first redemption creates the grant; a second one revokes
+//!   that grant (§4.1.2, RFC 9700 §4.5).
+//! - Refresh tokens rotate on every use; a rotated token presented again revokes the
+//!   whole grant, except within [`REFRESH_GRACE`] of its rotation, which absorbs a retry
+//!   whose answer was lost (see `Store::rotate_refresh_token`).
+//! - Bodies are form-urlencoded as the RFC says; JSON is accepted too. Answers are
+//!   `no-store`; errors are RFC 6749 §5.2 JSON.
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::client_auth;
+use super::{ACCESS_TOKEN_TTL_SECONDS, REFRESH_GRACE, REFRESH_TOKEN_TTL, access_token, parse_scopes, paths};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{CodeRedemption, Grant, OAuthClient, Rotation};
+
+pub fn router(state: AppState) -> Router {
+    Router::new().route(paths::TOKEN, post(token)).with_state(state)
+}
+
+/// The parameters of the token and revocation endpoints.
+#[derive(Debug, Default, Deserialize)]
+pub struct OAuthParams {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub token: Option<String>,
+    pub token_type_hint: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthParams {
+    type Rejection = ApiError;
+
+    /// Form-urlencoded (the RFC's encoding) or JSON; anything else is `invalid_request`.
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if content_type.starts_with("application/json") {
+            axum::Json::<OAuthParams>::from_request(req, state)
+                .await
+                .map(|axum::Json(params)| params)
+                .map_err(|e| ApiError::oauth("invalid_request", format!("malformed JSON body: {}", e.body_text())))
+        } else if content_type.starts_with("application/x-www-form-urlencoded") {
+            axum::Form::<OAuthParams>::from_request(req, state)
+                .await
+                .map(|axum::Form(params)| params)
+                .map_err(|e| ApiError::oauth("invalid_request", format!("malformed form body: {}", e.body_text())))
+        } else {
+            Err(ApiError::oauth("invalid_request", "send application/x-www-form-urlencoded (or JSON)"))
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(grant_type))]
+async fn token(State(state): State<AppState>, headers: HeaderMap, params: OAuthParams) -> Result<Response, ApiError> {
+    let client = client_auth::authenticate(
+        &state,
+        &headers,
+        params.client_id.as_deref(),
+        params.client_secret.as_deref(),
+    )
+    .await?;
+    tracing::Span::current().record("grant_type", params.grant_type.as_deref().unwrap_or("-"));
+    match params.grant_type.as_deref() {
+        Some("authorization_code") => exchange_code(&state, &client, &params).await,
+        Some("refresh_token") => refresh(&state, &client, &params).await,
+        Some(_) => Err(ApiError::oauth("unsupported_grant_type", "use authorization_code or refresh_token")),
+        None => Err(ApiError::oauth("invalid_request", "grant_type is required")),
+    }
+}
+
+async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthParams) -> Result<Response, ApiError> {
+    let code = params.code.as_deref().ok_or_else(|| ApiError::oauth("invalid_request", "code is required"))?;
+    let redirect_uri =
+        params.redirect_uri.as_deref().ok_or_else(|| ApiError::oauth("invalid_request", "redirect_uri is required"))?;
+    let now = Utc::now();
+    let store = &state.store;
+    let code_hash = crate::tokens::hash(code);
+    let issued = match store.redeem_authorization_code(&code_hash, now).await.map_err(anyhow::Error::new)? {
+        CodeRedemption::Redeemed(issued) => issued,
+        CodeRedemption::AlreadyUsed { grant_id } => {
+            if let Some(grant_id) = grant_id {
+                store.revoke_grant(grant_id, now).await.map_err(anyhow::Error::new)?;
+                tracing::warn!(%grant_id, "authorization code replayed; its grant is revoked");
+            }
+            return Err(ApiError::oauth("invalid_grant", "the authorization code was already used"));
+        }
+        CodeRedemption::Expired | CodeRedemption::NotFound => {
+            return Err(ApiError::oauth("invalid_grant", "the authorization code is invalid or expired"));
+        }
+    };
+    if issued.client_id != client.id || issued.redirect_uri != redirect_uri {
+        return Err(ApiError::oauth("invalid_grant", "the code was issued to another client or redirect_uri"));
+    }
+    let grant = Grant {
+        id: Uuid::new_v4(),
+        user_id: issued.user_id,
+        client_id: client.id.clone(),
+        scopes: issued.scopes.clone(),
+        created_at: now,
+        last_used_at: Some(now),
+        revoked_at: None,
+    };
+    store.create_grant(&grant).await.map_err(anyhow::Error::new)?;
+    // Attach at once, so a replay of this code can find and revoke the grant.
+    store.attach_grant_to_code(&code_hash, grant.id).await.map_err(anyhow::Error::new)?;
+    let refresh_token = crate::tokens::generate("dxrt_");
+    store
+        .create_refresh_token(&crate::tokens::hash(&refresh_token), grant.id, now + REFRESH_TOKEN_TTL)
+        .await
+        .map_err(anyhow::Error::new)?;
+    token_response(state, &grant, &grant.scopes, &refresh_token)
+}
+
+async fn refresh(state: &AppState, client: &OAuthClient, params: &OAuthParams) -> Result<Response, ApiError> {
+    let presented =
+        params.refresh_token.as_deref().ok_or_else(|| ApiError::oauth("invalid_request", "refresh_token is required"))?;
+    let requested_scopes = match params.scope.as_deref() {
+        Some(text) => Some(parse_scopes(text).ok_or_else(|| ApiError::oauth("invalid_scope", "unknown scope"))?),
+        None => None,
+    };
+    let now = Utc::now();
+    let new_token = crate::tokens::generate("dxrt_");
+    let rotation = state
+        .store
+        .rotate_refresh_token(
+            &crate::tokens::hash(presented),
+            &crate::tokens::hash(&new_token),
+            now + REFRESH_TOKEN_TTL,
+            now,
+            REFRESH_GRACE,
+        )
+        .await
+        .map_err(anyhow::Error::new)?;
+    let grant = match rotation {
+        Rotation::Rotated { grant } | Rotation::ReplayWithinGrace { grant } => grant,
+        Rotation::Reused { grant_id } => {
+            tracing::warn!(%grant_id, "rotated refresh token reused; its grant is revoked");
+            return Err(ApiError::oauth("invalid_grant", "the refresh token was already used"));
+        }
+        Rotation::Expired | Rotation::Revoked | Rotation::NotFound => {
+            return Err(ApiError::oauth("invalid_grant", "the refresh token is invalid, expired or revoked"));
+        }
+    };
+    if grant.client_id != client.id {
+        // Another client holding this client's refresh token means it leaked.
+        state.store.revoke_grant(grant.id, now).await.map_err(anyhow::Error::new)?;
+        return Err(ApiError::oauth("invalid_grant", "the refresh token was issued to another client"));
+    }
+    let scopes = match requested_scopes {
+        Some(scopes) if !scopes.is_empty() => {
+            if scopes.iter().any(|s| !grant.scopes.contains(s)) {
+                return Err(ApiError::oauth("invalid_scope", "a refresh cannot widen the granted scopes"));
+            }
+            scopes
+        }
+        _ => grant.scopes.clone(),
+    };
+    token_response(state, &grant, &scopes, &new_token)
+}
+
+fn token_response(state: &AppState, grant: &Grant, scopes: &[String], refresh_token: &str) -> Result<Response, ApiError> {
+    let access_token = access_token::issue(
+        &state.config.signing_keys,
+        &state.config.public_base_url,
+        grant.user_id,
+        &grant.client_id,
+        grant.id,
+        scopes,
+        Utc::now(),
+    )?;
+    let mut response = Json(json!({
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": ACCESS_TOKEN_TTL_SECONDS,
+        "refresh_token": refresh_token,
+        "scope": scopes.join(" "),
+    }))
+    .into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}

@@ -1,0 +1,449 @@
+//! Stand-ins for the two services the login flow calls that cannot run here: Cloudflare
+//! Turnstile's siteverify and Supabase Auth. Each is a small axum server on
+//! `127.0.0.1:0` speaking the real wire contract, so the production clients are what the
+//! tests exercise.
+//!
+//! - [`FakeSiteverify`]: `POST /turnstile/v0/siteverify`, form-encoded `secret`,
+//!   `response`, `remoteip`, `idempotency_key`; answers `{"success", "error-codes", ...}`.
+//!   Tokens are single use; a repeated `idempotency_key` replays the first answer.
+//! - [`FakeSupabaseAuth`]: `POST /auth/v1/otp` and `POST /auth/v1/verify`, `apikey`
+//!   required, errors in Supabase's default `{"code", "error_code", "msg"}` shape. Sent
+//!   "emails" are recorded instead of delivered. Like the real service it allows one email
+//!   per address per 60 s and, in captcha mode, checks the captcha token with siteverify
+//!   itself.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Serves `router` on an ephemeral local port until the returned handle is dropped.
+async fn spawn(router: Router) -> (SocketAddr, ServerTask) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (addr, ServerTask(task))
+}
+
+/// Stops the server with its owner.
+struct ServerTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ServerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------
+// Cloudflare Turnstile siteverify
+
+/// Cloudflare's siteverify for one widget secret.
+pub struct FakeSiteverify {
+    /// The full siteverify URL, for `TurnstileConfig::siteverify_url`.
+    pub url: String,
+    /// The widget secret it accepts.
+    pub secret: String,
+    state: Arc<Mutex<SiteverifyState>>,
+    _server: ServerTask,
+}
+
+#[derive(Default)]
+struct SiteverifyState {
+    secret: String,
+    /// Issued and not yet spent.
+    live: HashSet<String>,
+    spent: HashSet<String>,
+    /// First answer per idempotency key, replayed on a repeat.
+    answers: HashMap<String, Value>,
+    calls: usize,
+    /// Per token: how many calls carried it (replays included).
+    sends: HashMap<String, usize>,
+    last_remoteip: Option<String>,
+    /// Answers to process and then lose (502), as if the connection broke on the way back.
+    lose_answers: usize,
+}
+
+impl FakeSiteverify {
+    pub async fn start(secret: &str) -> FakeSiteverify {
+        let state = Arc::new(Mutex::new(SiteverifyState { secret: secret.to_owned(), ..SiteverifyState::default() }));
+        let router = Router::new().route("/turnstile/v0/siteverify", post(siteverify)).with_state(state.clone());
+        let (addr, server) = spawn(router).await;
+        FakeSiteverify {
+            url: format!("http://{addr}/turnstile/v0/siteverify"),
+            secret: secret.to_owned(),
+            state,
+            _server: server,
+        }
+    }
+
+    /// A token as the widget would hand the browser after a solved challenge.
+    pub fn issue_token(&self) -> String {
+        let token = format!("0.fake-turnstile.{}", Uuid::new_v4().simple());
+        lock(&self.state).live.insert(token.clone());
+        token
+    }
+
+    /// HTTP calls received.
+    pub fn calls(&self) -> usize {
+        lock(&self.state).calls
+    }
+
+    /// How many calls carried `token`, idempotent replays included.
+    pub fn times_sent(&self, token: &str) -> usize {
+        lock(&self.state).sends.get(token).copied().unwrap_or(0)
+    }
+
+    /// The `remoteip` of the last call.
+    pub fn last_remoteip(&self) -> Option<String> {
+        lock(&self.state).last_remoteip.clone()
+    }
+
+    /// The next answer is computed (the token is spent) but the caller gets a 502.
+    pub fn lose_next_answer(&self) {
+        lock(&self.state).lose_answers += 1;
+    }
+}
+
+async fn siteverify(
+    State(state): State<Arc<Mutex<SiteverifyState>>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let mut s = lock(&state);
+    s.calls += 1;
+    let token = form.get("response").cloned().unwrap_or_default();
+    *s.sends.entry(token.clone()).or_default() += 1;
+    s.last_remoteip = form.get("remoteip").cloned();
+
+    let key = form.get("idempotency_key").cloned();
+    let replay = key.as_ref().and_then(|k| s.answers.get(k).cloned());
+    let answer = replay.unwrap_or_else(|| {
+        let error = match form.get("secret") {
+            None => Some("missing-input-secret"),
+            Some(secret) if *secret != s.secret => Some("invalid-input-secret"),
+            _ if token.is_empty() => Some("missing-input-response"),
+            _ if s.spent.contains(&token) => Some("timeout-or-duplicate"),
+            _ if !s.live.contains(&token) => Some("invalid-input-response"),
+            _ => None,
+        };
+        let answer = match error {
+            Some(code) => json!({"success": false, "error-codes": [code], "messages": []}),
+            None => {
+                s.live.remove(&token);
+                s.spent.insert(token.clone());
+                json!({
+                    "success": true,
+                    "error-codes": [],
+                    "challenge_ts": chrono::Utc::now().to_rfc3339(),
+                    "hostname": "127.0.0.1",
+                    "action": "login",
+                    "cdata": "",
+                    "metadata": {"interactive": false},
+                    "messages": [],
+                })
+            }
+        };
+        if let Some(k) = key {
+            s.answers.insert(k, answer.clone());
+        }
+        answer
+    });
+    if s.lose_answers > 0 {
+        s.lose_answers -= 1;
+        return StatusCode::BAD_GATEWAY.into_response();
+    }
+    Json(answer).into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// Supabase Auth
+
+/// Supabase Auth for one project, with email OTP sign-in.
+pub struct FakeSupabaseAuth {
+    /// The project URL (`SUPABASE_URL`), without a trailing slash.
+    pub url: String,
+    state: Arc<Mutex<AuthState>>,
+    _server: ServerTask,
+}
+
+struct AuthState {
+    anon_key: String,
+    users: HashMap<String, Uuid>,
+    /// By email: the live code and its link token hash (one credential, as in Supabase).
+    pending: HashMap<String, Otp>,
+    /// Every email "sent", last one per address.
+    outbox: HashMap<String, Otp>,
+    /// `Some((siteverify url, secret))` when captcha protection is on.
+    captcha: Option<(String, String)>,
+    http: reqwest::Client,
+}
+
+#[derive(Clone)]
+struct Otp {
+    code: String,
+    token_hash: String,
+    redirect_to: String,
+    sent_at: Instant,
+    expired: bool,
+}
+
+/// Supabase's default `GOTRUE_MAILER_OTP_EXP` and `SMTP_MAX_FREQUENCY`.
+const OTP_TTL: Duration = Duration::from_secs(3600);
+const EMAIL_MIN_INTERVAL: Duration = Duration::from_secs(60);
+
+impl FakeSupabaseAuth {
+    pub async fn start(anon_key: &str) -> FakeSupabaseAuth {
+        let state = Arc::new(Mutex::new(AuthState {
+            anon_key: anon_key.to_owned(),
+            users: HashMap::new(),
+            pending: HashMap::new(),
+            outbox: HashMap::new(),
+            captcha: None,
+            http: reqwest::Client::new(),
+        }));
+        let router = Router::new()
+            .route("/auth/v1/otp", post(otp))
+            .route("/auth/v1/verify", post(verify))
+            .with_state(state.clone());
+        let (addr, server) = spawn(router).await;
+        FakeSupabaseAuth { url: format!("http://{addr}"), state, _server: server }
+    }
+
+    /// Turns on captcha protection: `/otp` then checks `gotrue_meta_security.captcha_token`
+    /// with `siteverify`, as the real service does with its configured provider.
+    pub fn require_captcha(&self, siteverify: &FakeSiteverify) {
+        lock(&self.state).captcha = Some((siteverify.url.clone(), siteverify.secret.clone()));
+    }
+
+    /// The one-time code in the last email to `email`.
+    pub fn last_code_for(&self, email: &str) -> Option<String> {
+        lock(&self.state).outbox.get(email).map(|o| o.code.clone())
+    }
+
+    /// The last magic link to `email`: its `redirect_to` and its `token_hash`.
+    pub fn last_magic_link_for(&self, email: &str) -> Option<(String, String)> {
+        lock(&self.state).outbox.get(email).map(|o| (o.redirect_to.clone(), o.token_hash.clone()))
+    }
+
+    /// The user id Supabase gave `email`, once it signed up.
+    pub fn user_id_for(&self, email: &str) -> Option<Uuid> {
+        lock(&self.state).users.get(email).copied()
+    }
+
+    /// Lets every code and link sent so far run out, as an hour passing would.
+    pub fn expire_codes(&self) {
+        for otp in lock(&self.state).pending.values_mut() {
+            otp.expired = true;
+        }
+    }
+}
+
+/// Supabase's default error shape, with the `x-sb-error-code` header it sets.
+fn auth_error(status: StatusCode, code: &str, msg: &str) -> Response {
+    (
+        status,
+        [("x-sb-error-code", code.to_owned())],
+        Json(json!({"code": status.as_u16(), "error_code": code, "msg": msg})),
+    )
+        .into_response()
+}
+
+/// Supabase's API gateway refuses requests without the project's key before Auth sees them.
+fn check_apikey(state: &AuthState, headers: &HeaderMap) -> Result<(), Response> {
+    match headers.get("apikey").and_then(|v| v.to_str().ok()) {
+        Some(key) if key == state.anon_key => Ok(()),
+        Some(_) => Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."})),
+        )
+            .into_response()),
+        None => Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "No API key found in request", "hint": "No `apikey` request header or url param was found."})),
+        )
+            .into_response()),
+    }
+}
+
+async fn otp(
+    State(state): State<Arc<Mutex<AuthState>>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let captcha = {
+        let s = lock(&state);
+        if let Err(refusal) = check_apikey(&s, &headers) {
+            return refusal;
+        }
+        s.captcha.clone().map(|c| (c, s.http.clone()))
+    };
+
+    if let Some(((url, secret), http)) = captcha {
+        let token = body["gotrue_meta_security"]["captcha_token"].as_str().unwrap_or("").trim().to_owned();
+        if token.is_empty() {
+            return auth_error(
+                StatusCode::BAD_REQUEST,
+                "captcha_failed",
+                "captcha protection: request disallowed (no captcha_token found)",
+            );
+        }
+        match check_captcha(&http, &url, &secret, &token).await {
+            Ok(codes) if codes.is_empty() => {}
+            Ok(codes) => {
+                return auth_error(
+                    StatusCode::BAD_REQUEST,
+                    "captcha_failed",
+                    &format!("captcha protection: request disallowed ({})", codes.join(", ")),
+                );
+            }
+            Err(_) => {
+                return auth_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "unexpected_failure",
+                    "captcha verification process failed",
+                );
+            }
+        }
+    }
+
+    let email = body["email"].as_str().unwrap_or("").to_lowercase();
+    let valid = matches!(email.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.'));
+    if !valid {
+        return auth_error(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "Unable to validate email address: invalid format",
+        );
+    }
+    let mut s = lock(&state);
+    if !s.users.contains_key(&email) && body["create_user"] == json!(false) {
+        return auth_error(StatusCode::UNPROCESSABLE_ENTITY, "otp_disabled", "Signups not allowed for otp");
+    }
+    if let Some(last) = s.outbox.get(&email) {
+        let since = last.sent_at.elapsed();
+        if since < EMAIL_MIN_INTERVAL {
+            let wait = (EMAIL_MIN_INTERVAL - since).as_secs().max(1);
+            return auth_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "over_email_send_rate_limit",
+                &format!("For security purposes, you can only request this after {wait} seconds."),
+            );
+        }
+    }
+    s.users.entry(email.clone()).or_insert_with(Uuid::new_v4);
+    let sent = Otp {
+        code: format!("{:06}", Uuid::new_v4().as_u128() % 1_000_000),
+        token_hash: Uuid::new_v4().simple().to_string(),
+        // Without one (or with one not on the allow-list) Supabase falls back to the site URL.
+        redirect_to: query.get("redirect_to").cloned().unwrap_or_default(),
+        sent_at: Instant::now(),
+        expired: false,
+    };
+    s.pending.insert(email.clone(), sent.clone());
+    s.outbox.insert(email, sent);
+    Json(json!({})).into_response()
+}
+
+/// Calls siteverify as Supabase does (`secret`, `response`, `remoteip`); the error codes,
+/// empty on success.
+async fn check_captcha(http: &reqwest::Client, url: &str, secret: &str, token: &str) -> anyhow::Result<Vec<String>> {
+    let mut form = reqwest::Url::parse("http://form.invalid/")?;
+    form.query_pairs_mut()
+        .append_pair("secret", secret)
+        .append_pair("response", token)
+        .append_pair("remoteip", "127.0.0.1");
+    let answer: Value = http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.query().unwrap_or_default().to_owned())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    if answer["success"] == json!(true) {
+        return Ok(Vec::new());
+    }
+    Ok(answer["error-codes"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+}
+
+async fn verify(State(state): State<Arc<Mutex<AuthState>>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let mut s = lock(&state);
+    if let Err(refusal) = check_apikey(&s, &headers) {
+        return refusal;
+    }
+    let kind = body["type"].as_str().unwrap_or("");
+    let token = body["token"].as_str().unwrap_or("");
+    let token_hash = body["token_hash"].as_str().unwrap_or("");
+    if kind.is_empty() {
+        return auth_error(StatusCode::BAD_REQUEST, "validation_failed", "Verify requires a verification type");
+    }
+    if token.is_empty() == token_hash.is_empty() {
+        return auth_error(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "Verify requires either a token or a token hash",
+        );
+    }
+    if !["email", "magiclink", "signup"].contains(&kind) {
+        return auth_error(StatusCode::BAD_REQUEST, "validation_failed", "Unsupported verification type");
+    }
+
+    let found = if token.is_empty() {
+        if body.get("email").is_some() {
+            return auth_error(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                "Only the token_hash and type should be provided",
+            );
+        }
+        s.pending.iter().find(|(_, o)| o.token_hash == token_hash).map(|(email, o)| (email.clone(), o.clone()))
+    } else {
+        let email = body["email"].as_str().unwrap_or("").to_lowercase();
+        s.pending.get(&email).filter(|o| o.code == token).map(|o| (email.clone(), o.clone()))
+    };
+    let msg = if token.is_empty() { "Email link is invalid or has expired" } else { "Token has expired or is invalid" };
+    let Some((email, otp)) = found else {
+        return auth_error(StatusCode::FORBIDDEN, "otp_expired", msg);
+    };
+    if otp.expired || otp.sent_at.elapsed() > OTP_TTL {
+        return auth_error(StatusCode::FORBIDDEN, "otp_expired", msg);
+    }
+    s.pending.remove(&email);
+    let id = s.users[&email];
+    let now = chrono::Utc::now().to_rfc3339();
+    Json(json!({
+        "access_token": format!("fake-access-{}", Uuid::new_v4().simple()),
+        "token_type": "bearer",
+        "expires_in": 3600,
+        "expires_at": chrono::Utc::now().timestamp() + 3600,
+        "refresh_token": Uuid::new_v4().simple().to_string(),
+        "user": {
+            "id": id,
+            "aud": "authenticated",
+            "role": "authenticated",
+            "email": email,
+            "email_confirmed_at": now,
+            "last_sign_in_at": now,
+            "app_metadata": {"provider": "email", "providers": ["email"]},
+            "user_metadata": {},
+            "created_at": now,
+            "updated_at": now,
+        },
+    }))
+    .into_response()
+}
