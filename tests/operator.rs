@@ -26,11 +26,9 @@ const OPENAI_CALLBACK: &str = "https://chat.openai.com/aip/g-0123abcd/oauth/call
 
 /// The operator routes with every shared layer, over `store`.
 fn operator_app(store: Arc<dyn Store>) -> Router {
-    let env: HashMap<String, String> = [("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned())]
-        .into_iter()
-        .collect();
-    let config = Config::from_sources(Mode::Local { port: 3000 }, &env, &Default::default())
-        .expect("local configuration");
+    let env: HashMap<String, String> = [("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned())].into_iter().collect();
+    let config =
+        Config::from_sources(Mode::Local { port: 3000 }, &env, &Default::default()).expect("local configuration");
     let state = shared::AppState::with_store(config, store);
     shared::http::finish(shared::operator::router(state))
 }
@@ -43,38 +41,23 @@ struct Reply {
 }
 
 /// Sends one request; `body` is sent as JSON text when given.
-async fn send(
-    app: &Router,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> Reply {
+async fn send(app: &Router, method: Method, path: &str, token: Option<&str>, body: Option<&str>) -> Reply {
     let mut request = Request::builder().method(method).uri(path);
     if let Some(token) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
     let request = match body {
-        Some(text) => request
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(text.to_owned())),
+        Some(text) => request.header(header::CONTENT_TYPE, "application/json").body(Body::from(text.to_owned())),
         None => request.body(Body::empty()),
     }
     .expect("a valid request");
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("a body");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("a body");
     let raw = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        body,
-        raw,
-    }
+    Reply { status, headers, body, raw }
 }
 
 async fn admin(app: &Router, method: Method, path: &str, body: Option<Value>) -> Reply {
@@ -91,10 +74,8 @@ fn time(value: &Value) -> DateTime<Utc> {
 }
 
 fn secret_of(reply: &Reply) -> String {
-    let secret = reply.body["client_secret"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a client_secret in {}", reply.raw))
-        .to_owned();
+    let secret =
+        reply.body["client_secret"].as_str().unwrap_or_else(|| panic!("a client_secret in {}", reply.raw)).to_owned();
     assert!(secret.starts_with("dxcs_"), "{secret}");
     secret
 }
@@ -117,14 +98,8 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
     let suffix = id.strip_prefix("chatgpt-").expect("a chatgpt- id");
     assert_eq!(suffix.len(), 12, "{id}");
     assert_eq!(created.body["name"], "ChatGPT (staging)");
-    assert_eq!(
-        created.body["redirect_uris"],
-        json!([CHATGPT_CALLBACK, OPENAI_CALLBACK])
-    );
-    assert_eq!(
-        created.body["scopes"],
-        json!(["mcp:invoke", "wallet:read", "profile"])
-    );
+    assert_eq!(created.body["redirect_uris"], json!([CHATGPT_CALLBACK, OPENAI_CALLBACK]));
+    assert_eq!(created.body["scopes"], json!(["mcp:invoke", "wallet:read", "profile"]));
     let first_secret = secret_of(&created);
     let stored = store.get_client(&id).await.unwrap().expect("stored");
     assert_ne!(stored.secret_hash, first_secret, "stored hashed");
@@ -141,24 +116,9 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
         .find(|c| c["client_id"] == id.as_str())
         .unwrap_or_else(|| panic!("{id} listed in {}", listed.raw))
         .clone();
-    let mut fields: Vec<&str> = entry
-        .as_object()
-        .expect("an object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut fields: Vec<&str> = entry.as_object().expect("an object").keys().map(String::as_str).collect();
     fields.sort_unstable();
-    assert_eq!(
-        fields,
-        [
-            "client_id",
-            "created_at",
-            "name",
-            "previous_secret_expires_at",
-            "redirect_uris",
-            "scopes"
-        ]
-    );
+    assert_eq!(fields, ["client_id", "created_at", "name", "previous_secret_expires_at", "redirect_uris", "scopes"]);
     assert_eq!(entry["previous_secret_expires_at"], Value::Null);
     for leak in [&first_secret, &stored.secret_hash] {
         assert!(!listed.raw.contains(leak.as_str()), "the list leaks a secret");
@@ -185,22 +145,12 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
         .create_refresh_token(&refresh_hash, grant.id, now + chrono::Duration::days(30))
         .await
         .expect("refresh token stored");
-    let context = store
-        .action_context(grant.id, user_id, now)
-        .await
-        .unwrap()
-        .expect("context");
+    let context = store.action_context(grant.id, user_id, now).await.unwrap().expect("context");
     assert!(context.grant_live);
 
     // Rotate with no body: the old secret dies at once.
-    let rotated = send(
-        &app,
-        Method::POST,
-        &format!("/oauth/clients/{id}/rotate-secret"),
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let rotated =
+        send(&app, Method::POST, &format!("/oauth/clients/{id}/rotate-secret"), Some(ADMIN_TOKEN), None).await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.raw);
     assert_eq!(rotated.body["client_id"], id.as_str());
     assert_eq!(rotated.body["previous_secret_expires_at"], Value::Null);
@@ -252,14 +202,8 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
     assert!(deleted.raw.is_empty());
     let grant_now = store.get_grant(grant.id).await.unwrap().expect("kept");
     assert!(grant_now.revoked_at.is_some(), "the grant is revoked");
-    let context = store
-        .action_context(grant.id, user_id, Utc::now())
-        .await
-        .unwrap();
-    assert!(
-        context.is_none_or(|c| !c.grant_live),
-        "actions see a dead grant"
-    );
+    let context = store.action_context(grant.id, user_id, Utc::now()).await.unwrap();
+    assert!(context.is_none_or(|c| !c.grant_live), "actions see a dead grant");
     let refreshed = store
         .rotate_refresh_token(
             &refresh_hash,
@@ -338,25 +282,13 @@ async fn every_operator_route_requires_the_admin_token() {
         (Method::POST, "/oauth/clients", Some("{not json")),
     ];
     for (method, path, body) in routes {
-        for token in [
-            None,
-            Some("wrong-token"),
-            Some(&ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1]),
-        ] {
+        for token in [None, Some("wrong-token"), Some(&ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1])] {
             let reply = send(&app, method.clone(), path, token, body).await;
-            assert_eq!(
-                reply.status,
-                StatusCode::UNAUTHORIZED,
-                "{method} {path} with {token:?}: {}",
-                reply.raw
-            );
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {path} with {token:?}: {}", reply.raw);
             assert_eq!(reply.body["error"], "invalid_token");
             assert!(reply.body["request_id"].is_string());
-            let challenge = reply
-                .headers
-                .get(header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
+            let challenge =
+                reply.headers.get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or_default();
             assert!(challenge.starts_with("Bearer "), "{challenge:?}");
         }
     }
@@ -386,13 +318,21 @@ async fn invalid_clients_are_refused_with_400_and_nothing_is_stored() {
         ("a relative URI", with_uris(json!(["/aip/g-1/oauth/callback"]))),
         ("no scheme", with_uris(json!(["chatgpt.com/aip/g-1/oauth/callback"]))),
         ("an empty list", with_uris(json!([]))),
-        ("eleven URIs", with_uris(json!((0..11).map(|i| format!("https://chatgpt.com/aip/g-{i}/oauth/callback")).collect::<Vec<_>>()))),
+        (
+            "eleven URIs",
+            with_uris(json!(
+                (0..11).map(|i| format!("https://chatgpt.com/aip/g-{i}/oauth/callback")).collect::<Vec<_>>()
+            )),
+        ),
         ("a duplicate URI", with_uris(json!([CHATGPT_CALLBACK, CHATGPT_CALLBACK]))),
         ("an empty name", json!({ "name": "  ", "redirect_uris": [CHATGPT_CALLBACK] })),
         ("a long name", json!({ "name": "x".repeat(101), "redirect_uris": [CHATGPT_CALLBACK] })),
         ("an unknown scope", json!({ "name": "n", "redirect_uris": [CHATGPT_CALLBACK], "scopes": ["admin"] })),
         ("no scope at all", json!({ "name": "n", "redirect_uris": [CHATGPT_CALLBACK], "scopes": [] })),
-        ("a client id with a colon", json!({ "name": "n", "redirect_uris": [CHATGPT_CALLBACK], "client_id": "chatgpt:prod" })),
+        (
+            "a client id with a colon",
+            json!({ "name": "n", "redirect_uris": [CHATGPT_CALLBACK], "client_id": "chatgpt:prod" }),
+        ),
         ("a misspelt field", json!({ "name": "n", "redirect_uri": [CHATGPT_CALLBACK] })),
         ("a missing name", json!({ "redirect_uris": [CHATGPT_CALLBACK] })),
     ];
@@ -419,7 +359,7 @@ async fn invalid_clients_are_refused_with_400_and_nothing_is_stored() {
 async fn malformed_json_gets_the_standard_400() {
     let app = operator_app(Arc::new(MemoryStore::new()));
     for path in ["/oauth/clients", "/oauth/clients/chatgpt-x/rotate-secret"] {
-        let reply = send(&app, Method::POST, path, Some(ADMIN_TOKEN), Some("{\"name\":")).await;
+        let reply = send(&app, Method::POST, path, Some(ADMIN_TOKEN), Some("{not json")).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}: {}", reply.raw);
         assert_eq!(reply.body["error"], "invalid_json", "{path}");
         assert!(reply.body["request_id"].is_string());
@@ -456,9 +396,7 @@ async fn the_cli_creates_lists_rotates_and_deletes_clients_in_the_database() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    shared::store::migrate::run(db.url(), false)
-        .await
-        .expect("migrations apply");
+    shared::store::migrate::run(db.url(), false).await.expect("migrations apply");
     let url = Some(db.url());
 
     let (ok, stdout, stderr) = connector_clients(
@@ -485,11 +423,7 @@ async fn the_cli_creates_lists_rotates_and_deletes_clients_in_the_database() {
         .unwrap_or_else(|| panic!("a secret in {stdout}"))
         .to_owned();
     let store = PgStore::connect(db.url(), false).expect("pool builds");
-    let stored = store
-        .get_client("chatgpt-cli-test")
-        .await
-        .unwrap()
-        .expect("the CLI stored the client");
+    let stored = store.get_client("chatgpt-cli-test").await.unwrap().expect("the CLI stored the client");
     assert!(secret_matches(&stored, &secret, Utc::now()));
     assert_eq!(stored.redirect_uris, [CHATGPT_CALLBACK, OPENAI_CALLBACK]);
 
@@ -499,19 +433,13 @@ async fn the_cli_creates_lists_rotates_and_deletes_clients_in_the_database() {
     assert!(!stdout.contains(&secret) && !stdout.contains(&stored.secret_hash));
 
     // The same rules as the API: a bad redirect URI is refused, with the reason.
-    let (ok, _, stderr) = connector_clients(
-        url,
-        &["create", "--name", "n", "--redirect-uri", "http://chatgpt.com/cb"],
-    )
-    .await;
+    let (ok, _, stderr) =
+        connector_clients(url, &["create", "--name", "n", "--redirect-uri", "http://chatgpt.com/cb"]).await;
     assert!(!ok);
     assert!(stderr.contains("http"), "{stderr}");
 
-    let (ok, stdout, stderr) = connector_clients(
-        url,
-        &["rotate-secret", "chatgpt-cli-test", "--keep-previous-for", "3600"],
-    )
-    .await;
+    let (ok, stdout, stderr) =
+        connector_clients(url, &["rotate-secret", "chatgpt-cli-test", "--keep-previous-for", "3600"]).await;
     assert!(ok, "rotate failed: {stderr}");
     assert!(stdout.contains("keeps working until"), "{stdout}");
     let rotated = store.get_client("chatgpt-cli-test").await.unwrap().expect("kept");

@@ -50,18 +50,8 @@ pub async fn run(cmd: ClientsCommand) -> anyhow::Result<()> {
     let store = connect()?;
     let now = chrono::Utc::now();
     match cmd {
-        ClientsCommand::Create {
-            name,
-            redirect_uris,
-            scopes,
-            client_id,
-        } => {
-            let new = NewClient {
-                name,
-                redirect_uris,
-                scopes: (!scopes.is_empty()).then_some(scopes),
-                client_id,
-            };
+        ClientsCommand::Create { name, redirect_uris, scopes, client_id } => {
+            let new = NewClient { name, redirect_uris, scopes: (!scopes.is_empty()).then_some(scopes), client_id };
             let created = clients::create_client(&store, new, now).await?;
             println!("client id       {}", created.client_id);
             println!("client secret   {}", created.client_secret.expose());
@@ -86,15 +76,10 @@ pub async fn run(cmd: ClientsCommand) -> anyhow::Result<()> {
             }
         }
         ClientsCommand::Delete { id } => {
-            clients::delete_client(&store, &id, now)
-                .await
-                .with_context(|| format!("could not delete client {id}"))?;
+            clients::delete_client(&store, &id, now).await.with_context(|| format!("could not delete client {id}"))?;
             println!("deleted client {id}; every grant and token of it is revoked");
         }
-        ClientsCommand::RotateSecret {
-            id,
-            keep_previous_for,
-        } => {
+        ClientsCommand::RotateSecret { id, keep_previous_for } => {
             let rotated = clients::rotate_secret(&store, &id, keep_previous_for, now)
                 .await
                 .with_context(|| format!("could not rotate the secret of client {id}"))?;

@@ -1,7 +1,9 @@
 //! Test support: a Lambda Runtime API emulator that runs the real function binaries,
 //! `connector serve` as a child process, throwaway Postgres databases and moto.
 
+pub mod app;
 pub mod binaries;
+pub mod browser;
 pub mod db;
 pub mod lambda;
 pub mod moto;

@@ -121,7 +121,7 @@ impl IdentityProvider for DevIdentity {
     }
 
     async fn verify_email_code(&self, email: &str, code: &str) -> Result<IdentityUser, IdentityError> {
-        let email = normalize_email(email).map_err(|_| IdentityError::InvalidCode)?;
+        let email = normalize_email(email)?;
         let mut state = self.lock();
         let Some(pending) = state.pending.get_mut(&email) else {
             return Err(IdentityError::InvalidCode);

@@ -92,7 +92,7 @@ const MAX_EMAIL_LEN: usize = 255;
 /// Trims and lower-cases an address after a cheap shape check (one `@`, something on both
 /// sides, a dot in the domain, no spaces). Deliverability is the provider's to judge; this
 /// only keeps obvious typos from costing an email-send rate-limit slot.
-pub(crate) fn normalize_email(email: &str) -> Result<String, IdentityError> {
+pub fn normalize_email(email: &str) -> Result<String, IdentityError> {
     let email = email.trim();
     let shaped = email.len() <= MAX_EMAIL_LEN
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())

@@ -155,7 +155,7 @@ impl IdentityProvider for SupabaseAuth {
         self.verify(json!({ "type": "email", "email": email, "token": code })).await
     }
 
-    #[tracing::instrument(name = "supabase.verify_magic_link", skip_all, fields(link_type))]
+    #[tracing::instrument(name = "supabase.verify_magic_link", skip_all, fields(link_type = %link_type))]
     async fn verify_magic_link(&self, token_hash: &str, link_type: &str) -> Result<IdentityUser, IdentityError> {
         // Only sign-in links: a `recovery` or `email_change` hash must not log anyone in.
         let shaped = !token_hash.is_empty()

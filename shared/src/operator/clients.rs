@@ -213,20 +213,13 @@ pub async fn create_client(
 }
 
 /// Every live client, oldest first.
-pub async fn list_clients(
-    store: &dyn Store,
-    now: DateTime<Utc>,
-) -> Result<Vec<ClientView>, ClientError> {
+pub async fn list_clients(store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<ClientView>, ClientError> {
     let clients = store.list_clients().await?;
     Ok(clients.iter().map(|c| ClientView::of(c, now)).collect())
 }
 
 /// One live client.
-pub async fn get_client(
-    store: &dyn Store,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<ClientView, ClientError> {
+pub async fn get_client(store: &dyn Store, id: &str, now: DateTime<Utc>) -> Result<ClientView, ClientError> {
     match store.get_client(id).await? {
         Some(client) => Ok(ClientView::of(&client, now)),
         None => Err(ClientError::NotFound),
@@ -237,11 +230,7 @@ pub async fn get_client(
 /// revocation). An id that is unknown or already deleted is [`ClientError::NotFound`]:
 /// an operator who mistypes an id should hear about it rather than believe they revoked
 /// something.
-pub async fn delete_client(
-    store: &dyn Store,
-    id: &str,
-    now: DateTime<Utc>,
-) -> Result<(), ClientError> {
+pub async fn delete_client(store: &dyn Store, id: &str, now: DateTime<Utc>) -> Result<(), ClientError> {
     if store.delete_client(id, now).await? {
         tracing::info!(client_id = %id, "oauth client deleted and its grants revoked");
         Ok(())
@@ -265,13 +254,10 @@ pub async fn rotate_secret(
             "keep_previous_for_seconds may be at most {MAX_PREVIOUS_SECRET_OVERLAP_SECONDS} (7 days)"
         )));
     }
-    let keep_previous_until = (keep_previous_for_seconds > 0).then(|| {
-        now.trunc_subsecs(6) + chrono::Duration::seconds(i64::from(keep_previous_for_seconds))
-    });
+    let keep_previous_until = (keep_previous_for_seconds > 0)
+        .then(|| now.trunc_subsecs(6) + chrono::Duration::seconds(i64::from(keep_previous_for_seconds)));
     let secret = ClientSecret::generate();
-    let rotated = store
-        .rotate_client_secret(id, &tokens::hash(secret.expose()), keep_previous_until)
-        .await?;
+    let rotated = store.rotate_client_secret(id, &tokens::hash(secret.expose()), keep_previous_until).await?;
     if !rotated {
         return Err(ClientError::NotFound);
     }
@@ -298,11 +284,7 @@ pub fn secret_matches(client: &OAuthClient, presented: &str, now: DateTime<Utc>)
 
 /// When the previous secret stops being accepted, if it still is at `now`.
 fn previous_secret_deadline(client: &OAuthClient, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    client
-        .previous_secret_hash
-        .as_ref()
-        .and(client.previous_secret_expires_at)
-        .filter(|expires_at| now < *expires_at)
+    client.previous_secret_hash.as_ref().and(client.previous_secret_expires_at).filter(|expires_at| now < *expires_at)
 }
 
 /// `chatgpt-` and 48 random bits in hex: unguessable enough that ids do not collide, short
@@ -330,33 +312,24 @@ fn validate_name(name: &str) -> Result<String, ClientError> {
     let name = name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(ClientError::Invalid(format!(
-            "name must be 1 to {MAX_NAME_CHARS} characters"
-        )));
+        return Err(ClientError::Invalid(format!("name must be 1 to {MAX_NAME_CHARS} characters")));
     }
     // The name is rendered on the consent page; control characters have no business there.
     if name.chars().any(char::is_control) {
-        return Err(ClientError::Invalid(
-            "name must not contain control characters".into(),
-        ));
+        return Err(ClientError::Invalid("name must not contain control characters".into()));
     }
     Ok(name.to_owned())
 }
 
 fn validate_redirect_uris(uris: Vec<String>) -> Result<Vec<String>, ClientError> {
     if uris.is_empty() || uris.len() > MAX_REDIRECT_URIS {
-        return Err(ClientError::Invalid(format!(
-            "redirect_uris must list 1 to {MAX_REDIRECT_URIS} URIs"
-        )));
+        return Err(ClientError::Invalid(format!("redirect_uris must list 1 to {MAX_REDIRECT_URIS} URIs")));
     }
     for (i, uri) in uris.iter().enumerate() {
-        validate_redirect_uri(uri).map_err(|reason| {
-            ClientError::Invalid(format!("redirect URI {uri:?} is not acceptable: {reason}"))
-        })?;
+        validate_redirect_uri(uri)
+            .map_err(|reason| ClientError::Invalid(format!("redirect URI {uri:?} is not acceptable: {reason}")))?;
         if uris[..i].contains(uri) {
-            return Err(ClientError::Invalid(format!(
-                "redirect URI {uri:?} is listed twice"
-            )));
+            return Err(ClientError::Invalid(format!("redirect URI {uri:?} is listed twice")));
         }
     }
     Ok(uris)
@@ -396,9 +369,7 @@ fn validate_scopes(scopes: Option<Vec<String>>) -> Result<Vec<String>, ClientErr
         return Ok(KNOWN_SCOPES.iter().map(|s| (*s).to_owned()).collect());
     };
     if asked.is_empty() {
-        return Err(ClientError::Invalid(
-            "scopes must name at least one scope (omit it for all of them)".into(),
-        ));
+        return Err(ClientError::Invalid("scopes must name at least one scope (omit it for all of them)".into()));
     }
     let mut scopes: Vec<String> = Vec::with_capacity(asked.len());
     for scope in asked {
@@ -469,10 +440,7 @@ mod tests {
     #[test]
     fn scopes_default_to_all_and_must_be_known() {
         assert_eq!(validate_scopes(None).expect("default"), KNOWN_SCOPES);
-        assert_eq!(
-            validate_scopes(Some(vec!["profile".into(), "profile".into()])).expect("dedup"),
-            ["profile"]
-        );
+        assert_eq!(validate_scopes(Some(vec!["profile".into(), "profile".into()])).expect("dedup"), ["profile"]);
         assert!(validate_scopes(Some(vec![])).is_err());
         assert!(validate_scopes(Some(vec!["admin".into()])).is_err());
     }

@@ -46,11 +46,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Lets a request through only with `Authorization: Bearer <ADMIN_TOKEN>`.
 async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(bearer_token);
+    let presented =
+        req.headers().get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(bearer_token);
     let admitted = presented.is_some_and(|token| {
         // Comparing hashes compares equal-length strings, so neither the token's length
         // nor its common prefix with the presented one leaks through timing.
@@ -62,11 +59,7 @@ async fn require_admin(State(state): State<AppState>, req: Request, next: Next) 
         } else {
             "this route requires the admin token as a Bearer credential"
         };
-        return ApiError::Unauthorized {
-            code: "invalid_token",
-            message: message.into(),
-        }
-        .into_response();
+        return ApiError::Unauthorized { code: "invalid_token", message: message.into() }.into_response();
     }
     next.run(req).await
 }
@@ -104,18 +97,12 @@ async fn list(State(state): State<AppState>) -> Result<Json<ClientList>, ApiErro
     Ok(Json(ClientList { clients }))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<ClientView>, ApiError> {
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ClientView>, ApiError> {
     let client = clients::get_client(state.store.as_ref(), &id, chrono::Utc::now()).await?;
     Ok(Json(client))
 }
 
-async fn delete(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     clients::delete_client(state.store.as_ref(), &id, chrono::Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -126,8 +113,7 @@ async fn rotate_secret(
     OptionalJson(body): OptionalJson<RotateSecretRequest>,
 ) -> Result<Json<RotatedSecret>, ApiError> {
     let keep = body.keep_previous_for_seconds.unwrap_or(0);
-    let rotated =
-        clients::rotate_secret(state.store.as_ref(), &id, keep, chrono::Utc::now()).await?;
+    let rotated = clients::rotate_secret(state.store.as_ref(), &id, keep, chrono::Utc::now()).await?;
     Ok(Json(rotated))
 }
 
@@ -146,9 +132,7 @@ where
         let (parts, body) = req.into_parts();
         let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
             .await
-            .map_err(|_| ApiError::PayloadTooLarge {
-                limit: crate::http::MAX_BODY_BYTES,
-            })?;
+            .map_err(|_| ApiError::PayloadTooLarge { limit: crate::http::MAX_BODY_BYTES })?;
         if bytes.is_empty() {
             return Ok(OptionalJson(T::default()));
         }

@@ -1,0 +1,116 @@
+//! `spawn_app()`: the whole connector (every route, the shared layers) on
+//! `127.0.0.1:0` in this process, configured like a deployment except for the stand-ins
+//! of the services that cannot run here (Turnstile's siteverify, Supabase Auth).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use shared::config::{Config, Mode};
+use shared::secrets::SecretValues;
+use shared::store::{OAuthClient, Profile, Store};
+
+use crate::standins::{FakeSiteverify, FakeSupabaseAuth};
+
+pub const CLIENT_ID: &str = "chatgpt-test";
+pub const REDIRECT_URI: &str = "https://chatgpt.com/aip/g-0123456789abcdef/oauth/callback";
+pub const ANON_KEY: &str = "test-anon-key";
+pub const TURNSTILE_SECRET: &str = "0x4AAAAAAAtest-secret";
+pub const SUPABASE_JWT_SECRET: &str = "test-supabase-jwt-secret-0123456789abcdef";
+
+pub struct TestApp {
+    pub base_url: String,
+    pub store: Arc<dyn Store>,
+    pub client_secret: String,
+    pub siteverify: FakeSiteverify,
+    pub supabase: FakeSupabaseAuth,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+/// Extra settings for a test app.
+#[derive(Default)]
+pub struct Options {
+    /// `TURNSTILE_VERIFIED_BY=supabase`: Supabase checks the captcha, not the connector.
+    pub supabase_verifies_captcha: bool,
+}
+
+pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
+    let siteverify = FakeSiteverify::start(TURNSTILE_SECRET).await;
+    let supabase = FakeSupabaseAuth::start(ANON_KEY).await;
+    if options.supabase_verifies_captcha {
+        supabase.require_captcha(&siteverify);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let env: HashMap<String, String> = [
+        ("IDENTITY_PROVIDER", "supabase"),
+        ("SUPABASE_URL", supabase.url.as_str()),
+        ("SUPABASE_ANON_KEY", ANON_KEY),
+        ("SUPABASE_JWT_SECRET", SUPABASE_JWT_SECRET),
+        ("TURNSTILE_SITE_KEY", "0x4AAAAAAAtest-site-key"),
+        ("TURNSTILE_SECRET_KEY", TURNSTILE_SECRET),
+        ("TURNSTILE_SITEVERIFY_URL", siteverify.url.as_str()),
+        ("TURNSTILE_VERIFIED_BY", if options.supabase_verifies_captcha { "supabase" } else { "connector" }),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = Config::from_sources(Mode::Local { port }, &env, &SecretValues::default()).expect("config");
+    let base_url = config.public_base_url.clone();
+
+    let client_secret = shared::tokens::generate("dxcs_");
+    store
+        .create_client(&OAuthClient {
+            id: format!("{CLIENT_ID}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            name: "Dexter Console (GPT)".into(),
+            secret_hash: shared::tokens::hash(&client_secret),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            redirect_uris: vec![REDIRECT_URI.into(), REDIRECT_URI.replace("chatgpt.com", "chat.openai.com")],
+            scopes: vec!["mcp:invoke".into(), "wallet:read".into(), "profile".into()],
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .expect("client");
+
+    let state = shared::AppState::with_store(config, store.clone());
+    let app = shared::http::finish(shared::http::all_routes(state));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    TestApp { base_url, store, client_secret, siteverify, supabase, _server: server }
+}
+
+impl TestApp {
+    /// The client id this app registered (unique per app, so apps can share a database).
+    pub async fn client_id(&self) -> String {
+        let clients = self.store.list_clients().await.expect("clients");
+        clients.into_iter().map(|c| c.id).find(|id| id.starts_with(CLIENT_ID)).expect("the test client")
+    }
+
+    /// Gives the Supabase user of `email` a Dexter profile.
+    pub async fn give_profile(&self, user_id: uuid::Uuid, email: &str, tier: &str, chatgpt: bool) {
+        self.store
+            .upsert_profile(&Profile {
+                user_id,
+                email: Some(email.into()),
+                tier: tier.into(),
+                channels: serde_json::json!({ "chatgpt": chatgpt }),
+            })
+            .await
+            .expect("profile");
+    }
+
+    /// A Supabase session JWT for a Dexter user, as Dexter's web app holds one.
+    pub fn dexter_session(&self, user_id: uuid::Uuid) -> String {
+        let claims = serde_json::json!({
+            "sub": user_id, "aud": "authenticated", "role": "authenticated",
+            "exp": chrono::Utc::now().timestamp() + 600,
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SUPABASE_JWT_SECRET.as_bytes()),
+        )
+        .expect("jwt")
+    }
+}
