@@ -27,10 +27,7 @@ fn new_signing_keys() -> (Value, String) {
 }
 
 fn header_of(response: &Value, name: &str) -> String {
-    response["headers"][name]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    response["headers"][name].as_str().unwrap_or_default().to_owned()
 }
 
 fn body_of(response: &Value) -> Value {
@@ -42,9 +39,7 @@ async fn each_function_binary_answers_exactly_like_connector_serve() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    shared::store::migrate::run(db.url(), false)
-        .await
-        .expect("migrations apply");
+    shared::store::migrate::run(db.url(), false).await.expect("migrations apply");
     let (_, keys) = new_signing_keys();
     let env = lambda_env(db.url(), &keys);
     let served = serve::start(&env).await;
@@ -52,43 +47,21 @@ async fn each_function_binary_answers_exactly_like_connector_serve() {
 
     for (binary, event_file, path) in [
         ("healthz", "apigw-v2/get-healthz.json", "/healthz"),
-        (
-            "discovery",
-            "apigw-v2/get-jwks.json",
-            "/.well-known/jwks.json",
-        ),
+        ("discovery", "apigw-v2/get-jwks.json", "/.well-known/jwks.json"),
     ] {
         let event = fixture(event_file);
         let mut function = LambdaFunction::start(&binaries::path(binary), &env).await;
         let from_lambda = function.invoke(event.clone()).await;
-        let from_serve = http
-            .get(format!("{}{path}", served.base_url))
-            .send()
-            .await
-            .expect("serve answers");
+        let from_serve = http.get(format!("{}{path}", served.base_url)).send().await.expect("serve answers");
 
         assert_eq!(from_lambda["statusCode"], 200, "{binary}: {from_lambda}");
-        assert_eq!(
-            from_serve.status().as_u16(),
-            200,
-            "{path} from connector serve"
-        );
+        assert_eq!(from_serve.status().as_u16(), 200, "{path} from connector serve");
         for name in ["content-type", "cache-control"] {
-            let local = from_serve
-                .headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap_or_default().to_owned());
-            assert_eq!(
-                header_of(&from_lambda, name),
-                local.unwrap_or_default(),
-                "{binary}: header {name}"
-            );
+            let local = from_serve.headers().get(name).map(|v| v.to_str().unwrap_or_default().to_owned());
+            assert_eq!(header_of(&from_lambda, name), local.unwrap_or_default(), "{binary}: header {name}");
         }
         // API Gateway's request id is the response's request id.
-        assert_eq!(
-            header_of(&from_lambda, "x-request-id"),
-            event["requestContext"]["requestId"].as_str().unwrap()
-        );
+        assert_eq!(header_of(&from_lambda, "x-request-id"), event["requestContext"]["requestId"].as_str().unwrap());
         assert!(from_serve.headers().contains_key("x-request-id"));
         let local_body: Value = from_serve.json().await.expect("JSON");
         assert_eq!(body_of(&from_lambda), local_body, "{binary}: body");
@@ -101,8 +74,7 @@ async fn the_jwks_function_serves_the_configured_public_keys_only() {
         return;
     };
     let (jwk, keys) = new_signing_keys();
-    let mut function =
-        LambdaFunction::start(&binaries::path("discovery"), &lambda_env(db.url(), &keys)).await;
+    let mut function = LambdaFunction::start(&binaries::path("discovery"), &lambda_env(db.url(), &keys)).await;
     let response = function.invoke(fixture("apigw-v2/get-jwks.json")).await;
     let jwks = body_of(&response);
     assert_eq!(
@@ -118,12 +90,9 @@ async fn errors_under_lambda_carry_api_gateways_request_id() {
         return;
     };
     let (_, keys) = new_signing_keys();
-    let mut function =
-        LambdaFunction::start(&binaries::path("healthz"), &lambda_env(db.url(), &keys)).await;
+    let mut function = LambdaFunction::start(&binaries::path("healthz"), &lambda_env(db.url(), &keys)).await;
 
-    let unknown = function
-        .invoke(fixture("apigw-v2/get-unknown-route.json"))
-        .await;
+    let unknown = function.invoke(fixture("apigw-v2/get-unknown-route.json")).await;
     assert_eq!(unknown["statusCode"], 404);
     assert_eq!(
         body_of(&unknown),
@@ -171,13 +140,8 @@ async fn the_function_reads_its_secrets_from_secrets_manager() {
     let arn = created.arn().expect("an ARN").to_owned();
 
     // The library path, with the real SDK.
-    let values = shared::secrets::fetch_with(&client, &arn)
-        .await
-        .expect("the secret reads");
-    assert!(
-        format!("{values:?}").contains("SIGNING_KEYS")
-            && !format!("{values:?}").contains("from-secrets-manager")
-    );
+    let values = shared::secrets::fetch_with(&client, &arn).await.expect("the secret reads");
+    assert!(format!("{values:?}").contains("SIGNING_KEYS") && !format!("{values:?}").contains("from-secrets-manager"));
 
     // The binary path: only non-secret settings in the environment.
     let mut env: Vec<(String, String)> = moto.env();
@@ -198,41 +162,25 @@ async fn the_function_reads_its_secrets_from_secrets_manager() {
 
     // A secret that does not exist stops startup with one line naming it.
     let mut env = moto.env();
-    env.push((
-        "CONNECTOR_SECRET_ARN".into(),
-        "dexter/connector/missing".into(),
-    ));
+    env.push(("CONNECTOR_SECRET_ARN".into(), "dexter/connector/missing".into()));
     env.push(("PUBLIC_BASE_URL".into(), "https://api.dexter.cash".into()));
-    let (code, stderr) = LambdaFunction::start(&binaries::path("discovery"), &env)
-        .await
-        .exit()
-        .await;
+    let (code, stderr) = LambdaFunction::start(&binaries::path("discovery"), &env).await.exit().await;
     assert_eq!(code, Some(1));
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(
-        lines[0].contains("could not read secret dexter/connector/missing"),
-        "{stderr}"
-    );
+    assert!(lines[0].contains("could not read secret dexter/connector/missing"), "{stderr}");
 }
 
 #[tokio::test]
 async fn a_missing_setting_stops_startup_with_one_line_naming_it() {
     let (_, keys) = new_signing_keys();
-    let env: Vec<(String, String)> =
-        lambda_env("postgres://postgres@127.0.0.1:5432/postgres", &keys)
-            .into_iter()
-            .filter(|(k, _)| k != "MCP_URL")
-            .collect();
-    let (code, stderr) = LambdaFunction::start(&binaries::path("healthz"), &env)
-        .await
-        .exit()
-        .await;
+    let env: Vec<(String, String)> = lambda_env("postgres://postgres@127.0.0.1:5432/postgres", &keys)
+        .into_iter()
+        .filter(|(k, _)| k != "MCP_URL")
+        .collect();
+    let (code, stderr) = LambdaFunction::start(&binaries::path("healthz"), &env).await.exit().await;
     assert_eq!(code, Some(1));
-    assert_eq!(
-        stderr.trim(),
-        "startup failed: configuration error: MCP_URL is not set"
-    );
+    assert_eq!(stderr.trim(), "startup failed: configuration error: MCP_URL is not set");
 }
 
 #[tokio::test]
@@ -249,24 +197,13 @@ async fn connector_serve_prints_what_the_gpt_editor_needs_and_logs_one_line_per_
         "/oauth/chatgpt/token",
         "mcp:invoke wallet:read profile",
     ] {
-        assert!(
-            banner.contains(needle),
-            "banner lacks {needle:?}:\n{banner}"
-        );
+        assert!(banner.contains(needle), "banner lacks {needle:?}:\n{banner}");
     }
 
     let secret_code = "dxac_never-log-this-code";
-    let response = reqwest::get(format!(
-        "{}/healthz?code={secret_code}&state=s",
-        served.base_url
-    ))
-    .await
-    .unwrap();
+    let response = reqwest::get(format!("{}/healthz?code={secret_code}&state=s", served.base_url)).await.unwrap();
     assert_eq!(response.status(), 200);
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
     let line = served
@@ -278,47 +215,45 @@ async fn connector_serve_prints_what_the_gpt_editor_needs_and_logs_one_line_per_
     assert_eq!(line["http.route"], "/healthz");
     assert_eq!(line["http.status"], 200);
     assert!(line["latency_ms"].is_number());
-    assert!(
-        !served.raw_logs().contains(secret_code),
-        "a code reached the logs"
-    );
-    assert!(
-        !served.raw_logs().contains(served.banner_secret()),
-        "the client secret reached the logs"
-    );
+    assert!(!served.raw_logs().contains(secret_code), "a code reached the logs");
+    assert!(!served.raw_logs().contains(served.banner_secret()), "the client secret reached the logs");
 }
 
 /// A router with the shared layers and two test-only routes: one that stores what it
 /// receives, one that panics.
 fn router_with_test_routes(store: Arc<MemoryStore>) -> Router {
-    let config = Config::from_sources(
-        Mode::Local { port: 3000 },
-        &Default::default(),
-        &Default::default(),
-    )
-    .unwrap();
+    let config = Config::from_sources(Mode::Local { port: 3000 }, &Default::default(), &Default::default()).unwrap();
     let state = shared::AppState::with_store(config, store.clone());
     let recorder = Router::new()
         .route(
             "/test/record",
-            post(|axum::extract::State(store): axum::extract::State<Arc<MemoryStore>>,
-                  shared::http::extract::Json(body): shared::http::extract::Json<Value>| async move {
-                store
-                    .insert_notification(&Notification {
-                        id: uuid::Uuid::new_v4(),
-                        user_id: uuid::Uuid::nil(),
-                        kind: "test".into(),
-                        title: "recorded".into(),
-                        body,
-                        created_at: chrono_now(),
-                        read_at: None,
-                    })
-                    .await
-                    .map_err(|e| shared::ApiError::Unexpected(e.into()))?;
-                Ok::<_, shared::ApiError>(StatusCode::CREATED)
+            post(
+                |axum::extract::State(store): axum::extract::State<Arc<MemoryStore>>,
+                 shared::http::extract::Json(body): shared::http::extract::Json<Value>| async move {
+                    store
+                        .insert_notification(&Notification {
+                            id: uuid::Uuid::new_v4(),
+                            user_id: uuid::Uuid::nil(),
+                            kind: "test".into(),
+                            title: "recorded".into(),
+                            body,
+                            created_at: chrono_now(),
+                            read_at: None,
+                        })
+                        .await
+                        .map_err(|e| shared::ApiError::Unexpected(e.into()))?;
+                    Ok::<_, shared::ApiError>(StatusCode::CREATED)
+                },
+            ),
+        )
+        .route(
+            "/test/panic",
+            get(|| async {
+                if true {
+                    panic!("boom")
+                }
             }),
         )
-        .route("/test/panic", get(|| async { if true { panic!("boom") } }))
         .with_state(store);
     shared::http::finish(shared::http::all_routes(state).merge(recorder))
 }
@@ -330,16 +265,8 @@ fn chrono_now() -> chrono::DateTime<chrono::Utc> {
 async fn call(app: &Router, request: Request<Body>) -> (StatusCode, Value, String) {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
-    let header_id = response
-        .headers()
-        .get("x-request-id")
-        .expect("x-request-id")
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let header_id = response.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, body, header_id)
 }
@@ -359,24 +286,14 @@ async fn bad_input_gets_a_json_error_with_the_request_id_and_stores_nothing() {
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(101 * 1024));
 
     let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
-        (
-            "malformed JSON",
-            post_json("{\"a\":", Some("application/json")),
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-        ),
+        ("malformed JSON", post_json("{\"a\":", Some("application/json")), StatusCode::BAD_REQUEST, "invalid_json"),
         (
             "wrong content type",
             post_json("{}", Some("text/plain")),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
         ),
-        (
-            "no content type",
-            post_json("{}", None),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-        ),
+        ("no content type", post_json("{}", None), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
         (
             "oversize body",
             post_json(big.clone(), Some("application/json")),
@@ -395,9 +312,7 @@ async fn bad_input_gets_a_json_error_with_the_request_id_and_stores_nothing() {
         ),
         (
             "unknown route",
-            Request::get("/connector/chatgpt/nope")
-                .body(Body::empty())
-                .unwrap(),
+            Request::get("/connector/chatgpt/nope").body(Body::empty()).unwrap(),
             StatusCode::NOT_FOUND,
             "not_found",
         ),
@@ -412,53 +327,25 @@ async fn bad_input_gets_a_json_error_with_the_request_id_and_stores_nothing() {
         let (got_status, body, header_id) = call(&app, request).await;
         assert_eq!(got_status, status, "{what}: {body}");
         assert_eq!(body["error"], code, "{what}: {body}");
-        assert!(
-            body["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "{what}: {body}"
-        );
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
         assert_eq!(body["request_id"], header_id.as_str(), "{what}");
-        assert_eq!(
-            uuid::Uuid::parse_str(&header_id).map(|u| u.get_version_num()),
-            Ok(4),
-            "{what}"
-        );
+        assert_eq!(uuid::Uuid::parse_str(&header_id).map(|u| u.get_version_num()), Ok(4), "{what}");
     }
-    assert!(
-        store
-            .list_notifications(uuid::Uuid::nil(), 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "bad input stored something"
-    );
+    assert!(store.list_notifications(uuid::Uuid::nil(), 10).await.unwrap().is_empty(), "bad input stored something");
 
     let (status, _, _) = call(&app, post_json("{\"ok\":true}", Some("application/json"))).await;
     assert_eq!(status, StatusCode::CREATED, "a good request still works");
-    assert_eq!(
-        store
-            .list_notifications(uuid::Uuid::nil(), 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(store.list_notifications(uuid::Uuid::nil(), 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn a_panicking_handler_becomes_a_500_and_the_process_keeps_serving() {
     let app = router_with_test_routes(Arc::new(MemoryStore::new()));
-    let (status, body, header_id) = call(
-        &app,
-        Request::get("/test/panic").body(Body::empty()).unwrap(),
-    )
-    .await;
+    let (status, body, header_id) = call(&app, Request::get("/test/panic").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"], "internal_error");
     assert_eq!(body["request_id"], header_id.as_str());
-    assert!(
-        !body.to_string().contains("boom"),
-        "panic text leaked: {body}"
-    );
+    assert!(!body.to_string().contains("boom"), "panic text leaked: {body}");
 
     let (status, body, _) = call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);

@@ -10,8 +10,8 @@ use connector_tests::browser::{Browser, Page};
 use connector_tests::db::TestDatabase;
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    RedirectUrl, RefreshToken, RevocationUrl, Scope, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, RedirectUrl,
+    RefreshToken, RevocationUrl, Scope, TokenResponse, TokenUrl,
 };
 use serde_json::{Value, json};
 use shared::store::Store;
@@ -48,7 +48,13 @@ fn unique_email() -> String {
 
 /// Clicks Connect in ChatGPT and signs in up to the consent page. Returns the consent
 /// page, the `state` ChatGPT sent and the Supabase user id.
-async fn sign_in(app: &TestApp, gpt: &Gpt, browser: &mut Browser, email: &str, chatgpt_enabled: bool) -> (Page, CsrfToken, Uuid) {
+async fn sign_in(
+    app: &TestApp,
+    gpt: &Gpt,
+    browser: &mut Browser,
+    email: &str,
+    chatgpt_enabled: bool,
+) -> (Page, CsrfToken, Uuid) {
     let (url, state) = gpt
         .authorize_url(CsrfToken::new_random)
         .add_scopes(["mcp:invoke", "wallet:read", "profile"].map(|s| Scope::new(s.into())))
@@ -104,7 +110,8 @@ async fn link(app: &TestApp, gpt: &Gpt, email: &str) -> (Tokens, Uuid) {
     assert!(back.location.as_deref().unwrap().starts_with(REDIRECT_URI));
     assert_eq!(back.redirect_param("state").as_deref(), Some(state.secret().as_str()));
     let code = back.redirect_param("code").expect("a code");
-    let tokens = gpt.exchange_code(AuthorizationCode::new(code)).request_async(&chatgpt_http).await.expect("code exchange");
+    let tokens =
+        gpt.exchange_code(AuthorizationCode::new(code)).request_async(&chatgpt_http).await.expect("code exchange");
     (tokens, user_id)
 }
 
@@ -218,7 +225,9 @@ async fn a_replayed_authorization_code_revokes_the_grant_it_created() {
     let first = gpt.exchange_code(code.clone()).request_async(&chatgpt_http).await.expect("first use");
     assert_eq!(get_profile(&app, first.access_token().secret()).await.0, 200);
     let second = gpt.exchange_code(code).request_async(&chatgpt_http).await;
-    assert!(matches!(second, Err(oauth2::RequestTokenError::ServerResponse(ref r)) if r.error().to_string() == "invalid_grant"));
+    assert!(
+        matches!(second, Err(oauth2::RequestTokenError::ServerResponse(ref r)) if r.error().to_string() == "invalid_grant")
+    );
     assert_eq!(get_profile(&app, first.access_token().secret()).await.0, 401, "the replay revoked the grant");
 }
 
@@ -331,8 +340,14 @@ async fn authorize_shows_a_page_instead_of_redirecting_to_an_untrusted_address()
     let enc = |s: &str| s.replace(':', "%3A").replace('/', "%2F");
     for (what, url) in [
         ("unknown client", format!("{base}&client_id=nobody&redirect_uri={}", enc(REDIRECT_URI))),
-        ("unregistered redirect", format!("{base}&client_id={client_id}&redirect_uri={}", enc("https://evil.example/cb"))),
-        ("prefix of a registered redirect", format!("{base}&client_id={client_id}&redirect_uri={}", enc(&format!("{REDIRECT_URI}/x")))),
+        (
+            "unregistered redirect",
+            format!("{base}&client_id={client_id}&redirect_uri={}", enc("https://evil.example/cb")),
+        ),
+        (
+            "prefix of a registered redirect",
+            format!("{base}&client_id={client_id}&redirect_uri={}", enc(&format!("{REDIRECT_URI}/x"))),
+        ),
         ("no redirect", format!("{base}&client_id={client_id}")),
     ] {
         let page = browser.get(&url).await;
@@ -346,7 +361,12 @@ async fn authorize_shows_a_page_instead_of_redirecting_to_an_untrusted_address()
     for (what, query, error, state) in [
         ("missing state", format!("{ok}&response_type=code"), "invalid_request", None),
         ("token flow", format!("{ok}&response_type=token&state=s1"), "unsupported_response_type", Some("s1")),
-        ("unknown scope", format!("{ok}&response_type=code&state=s2&scope=wallet%3Awrite"), "invalid_scope", Some("s2")),
+        (
+            "unknown scope",
+            format!("{ok}&response_type=code&state=s2&scope=wallet%3Awrite"),
+            "invalid_scope",
+            Some("s2"),
+        ),
     ] {
         let page = browser.get(&format!("{root}?{query}")).await;
         assert_eq!(page.status, 303, "{what}");
@@ -412,13 +432,20 @@ async fn the_token_endpoint_speaks_rfc_6749_to_every_client_style() {
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
         (
             "wrong secret over Basic",
-            http.post(&token_url).basic_auth(&client_id, Some("dxcs_wrong")).form(&[("grant_type", "refresh_token"), ("refresh_token", "x")]),
+            http.post(&token_url)
+                .basic_auth(&client_id, Some("dxcs_wrong"))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")]),
             401,
             "invalid_client",
         ),
         (
             "unknown client in the body",
-            http.post(&token_url).form(&[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", "nobody"), ("client_secret", "s")]),
+            http.post(&token_url).form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "x"),
+                ("client_id", "nobody"),
+                ("client_secret", "s"),
+            ]),
             401,
             "invalid_client",
         ),
@@ -430,23 +457,29 @@ async fn the_token_endpoint_speaks_rfc_6749_to_every_client_style() {
         ),
         (
             "missing code",
-            http.post(&token_url).basic_auth(&client_id, Some(&app.client_secret)).form(&[("grant_type", "authorization_code"), ("redirect_uri", REDIRECT_URI)]),
+            http.post(&token_url)
+                .basic_auth(&client_id, Some(&app.client_secret))
+                .form(&[("grant_type", "authorization_code"), ("redirect_uri", REDIRECT_URI)]),
             400,
             "invalid_request",
         ),
         (
             "unknown code",
-            http.post(&token_url)
-                .basic_auth(&client_id, Some(&app.client_secret))
-                .form(&[("grant_type", "authorization_code"), ("code", "dxac_nope"), ("redirect_uri", REDIRECT_URI)]),
+            http.post(&token_url).basic_auth(&client_id, Some(&app.client_secret)).form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "dxac_nope"),
+                ("redirect_uri", REDIRECT_URI),
+            ]),
             400,
             "invalid_grant",
         ),
         (
             "two authentication methods",
-            http.post(&token_url)
-                .basic_auth(&client_id, Some(&app.client_secret))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_secret", "s")]),
+            http.post(&token_url).basic_auth(&client_id, Some(&app.client_secret)).form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "x"),
+                ("client_secret", "s"),
+            ]),
             400,
             "invalid_request",
         ),
@@ -521,6 +554,7 @@ async fn discovery_documents_name_the_endpoints_and_keys() {
     assert_eq!(meta["revocation_endpoint"], format!("{}/oauth/chatgpt/revoke", app.base_url));
     assert_eq!(meta["scopes_supported"], json!(["mcp:invoke", "wallet:read", "profile"]));
     assert_eq!(meta["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post"]));
-    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", app.base_url)).await.unwrap().json().await.unwrap();
+    let jwks: Value =
+        reqwest::get(format!("{}/.well-known/jwks.json", app.base_url)).await.unwrap().json().await.unwrap();
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
 }

@@ -45,19 +45,13 @@ async fn migrations_are_idempotent_and_respect_an_existing_profiles_table() {
         .expect("Supabase-like profiles table");
 
     // Two migrators at once (two deploys): the lock makes them take turns.
-    let (first, second) =
-        tokio::join!(migrate::run(db.url(), false), migrate::run(db.url(), false));
+    let (first, second) = tokio::join!(migrate::run(db.url(), false), migrate::run(db.url(), false));
     let mut applied = first.expect("first migrator");
     applied.extend(second.expect("second migrator"));
     applied.sort();
     let all: Vec<String> = MIGRATIONS.iter().map(|m| m.name.to_owned()).collect();
     assert_eq!(applied, all, "every migration applied exactly once");
-    assert!(
-        migrate::run(db.url(), false)
-            .await
-            .expect("third run")
-            .is_empty()
-    );
+    assert!(migrate::run(db.url(), false).await.expect("third run").is_empty());
 
     // Dexter's columns and rows are untouched; ours arrived with their defaults.
     let row = client
@@ -69,17 +63,10 @@ async fn migrations_are_idempotent_and_respect_an_existing_profiles_table() {
         .expect("alice is still there");
     assert_eq!(row.get::<_, String>("username"), "alice");
     assert_eq!(row.get::<_, String>("tier"), "free");
-    assert_eq!(
-        row.get::<_, serde_json::Value>("channels"),
-        serde_json::json!({})
-    );
+    assert_eq!(row.get::<_, serde_json::Value>("channels"), serde_json::json!({}));
 
     let store = PgStore::connect(db.url(), false).expect("pool builds");
-    let profile = store
-        .get_profile(user_id)
-        .await
-        .expect("profile reads")
-        .expect("alice");
+    let profile = store.get_profile(user_id).await.expect("profile reads").expect("alice");
     assert_eq!(profile.tier, "free");
     assert_eq!(store.tier_tools("pro").await.expect("seeded").len(), 9);
 }

@@ -3,8 +3,10 @@
 //! - `connector serve` runs every route on one local listener (in-memory store unless
 //!   `DATABASE_URL` is set) and prints what to paste into the GPT editor.
 //! - `connector migrate` applies `migrations/` to `DATABASE_URL`.
+//! - `connector clients create|list|delete|rotate-secret` manages OAuth clients.
 //! - `connector keys generate` prints a new Ed25519 signing key as a private JWK.
 
+mod clients;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +25,11 @@ enum Command {
         /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 3000)]
         port: u16,
+    },
+    /// Manage OAuth clients in DATABASE_URL (the GPT editor's client id and secret).
+    Clients {
+        #[command(subcommand)]
+        command: clients::ClientsCommand,
     },
     /// Apply pending migrations to DATABASE_URL.
     Migrate,
@@ -45,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { port } => serve::run(port).await,
+        Command::Clients { command } => clients::run(command).await,
         Command::Migrate => {
             let url = std::env::var("DATABASE_URL")
                 .map_err(|_| anyhow::anyhow!("configuration error: DATABASE_URL is not set"))?;
@@ -58,9 +66,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Keys {
-            command: KeysCommand::Generate,
-        } => {
+        Command::Keys { command: KeysCommand::Generate } => {
             println!("{}", shared::keys::SigningKeys::generate_jwk());
             Ok(())
         }

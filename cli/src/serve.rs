@@ -6,11 +6,9 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use shared::AppState;
 use shared::config::{Config, Mode};
+use shared::identity::dev::{DEV_USER_EMAIL, DEV_USER_ID};
 use shared::store::{OAuthClient, Profile};
 
-/// The local developer account `connector serve` seeds.
-pub const DEV_USER_ID: uuid::Uuid = uuid::Uuid::from_u128(0x00000000_0000_4000_8000_00000000d3e7);
-pub const DEV_USER_EMAIL: &str = "dev@dexter.local";
 /// The local OAuth client `connector serve` seeds; its secret is new on every start.
 pub const DEV_CLIENT_ID: &str = "chatgpt-dev";
 
@@ -28,11 +26,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
             println!("applied migration {name}");
         }
     }
-    let storage = if config.database.is_some() {
-        "Postgres (DATABASE_URL)"
-    } else {
-        "in-memory"
-    };
+    let storage = if config.database.is_some() { "Postgres (DATABASE_URL)" } else { "in-memory" };
     let state = AppState::from_config(config)?;
     let client_secret = seed_dev_account(&state).await?;
     print_banner(&state.config, port, storage, &client_secret);
@@ -63,9 +57,7 @@ async fn seed_dev_account(state: &AppState) -> anyhow::Result<String> {
     let secret = shared::tokens::generate("dxcs_");
     let secret_hash = shared::tokens::hash(&secret);
     if store.get_client(DEV_CLIENT_ID).await?.is_some() {
-        store
-            .rotate_client_secret(DEV_CLIENT_ID, &secret_hash, None)
-            .await?;
+        store.rotate_client_secret(DEV_CLIENT_ID, &secret_hash, None).await?;
     } else {
         let base = &state.config.public_base_url;
         store

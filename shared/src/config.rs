@@ -20,8 +20,7 @@ use crate::secrets::SecretValues;
 /// Cloudflare's documented "always passes" Turnstile test keys, for local runs only.
 pub const TURNSTILE_TEST_SITE_KEY: &str = "1x00000000000000000000AA";
 pub const TURNSTILE_TEST_SECRET: &str = "1x0000000000000000000000000000000AA";
-pub const TURNSTILE_SITEVERIFY_URL: &str =
-    "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+pub const TURNSTILE_SITEVERIFY_URL: &str = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
 /// Where the configuration is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,9 +104,7 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("configuration error: {name} is malformed: {reason}")]
     Malformed { name: &'static str, reason: String },
-    #[error(
-        "configuration error: could not read secret {secret_id} from AWS Secrets Manager: {reason}"
-    )]
+    #[error("configuration error: could not read secret {secret_id} from AWS Secrets Manager: {reason}")]
     SecretsManager { secret_id: String, reason: String },
 }
 
@@ -146,33 +143,19 @@ impl Config {
             Mode::Local { port } => Some(port),
             Mode::Lambda => None,
         };
-        let var = |name: &str| {
-            env.get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let var = |name: &str| env.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let secret = |name: &'static str| -> Option<SecretString> {
-            secrets
-                .get(name)
-                .cloned()
-                .or_else(|| var(name).map(SecretString::from))
+            secrets.get(name).cloned().or_else(|| var(name).map(SecretString::from))
         };
-        let required =
-            |name: &'static str, default: Option<String>| -> Result<String, ConfigError> {
-                var(name).or(default).ok_or(ConfigError::Missing(name))
-            };
-        let required_secret =
-            |name: &'static str, default: Option<String>| -> Result<SecretString, ConfigError> {
-                secret(name)
-                    .or(default.map(SecretString::from))
-                    .ok_or(ConfigError::Missing(name))
-            };
+        let required = |name: &'static str, default: Option<String>| -> Result<String, ConfigError> {
+            var(name).or(default).ok_or(ConfigError::Missing(name))
+        };
+        let required_secret = |name: &'static str, default: Option<String>| -> Result<SecretString, ConfigError> {
+            secret(name).or(default.map(SecretString::from)).ok_or(ConfigError::Missing(name))
+        };
 
         let public_base_url = parse_base_url(
-            &required(
-                "PUBLIC_BASE_URL",
-                local.map(|port| format!("http://127.0.0.1:{port}")),
-            )?,
+            &required("PUBLIC_BASE_URL", local.map(|port| format!("http://127.0.0.1:{port}")))?,
             local.is_some(),
         )?;
 
@@ -189,12 +172,8 @@ impl Config {
         };
 
         let signing_keys = match secret("SIGNING_KEYS") {
-            Some(text) => SigningKeys::from_json(text.expose_secret()).map_err(|e| {
-                ConfigError::Malformed {
-                    name: "SIGNING_KEYS",
-                    reason: e.to_string(),
-                }
-            })?,
+            Some(text) => SigningKeys::from_json(text.expose_secret())
+                .map_err(|e| ConfigError::Malformed { name: "SIGNING_KEYS", reason: e.to_string() })?,
             None if local.is_some() => SigningKeys::ephemeral(),
             None => return Err(ConfigError::Missing("SIGNING_KEYS")),
         };
@@ -204,10 +183,8 @@ impl Config {
             None if local.is_some() => None,
             None => return Err(ConfigError::Missing("MCP_URL")),
         };
-        let mcp = McpConfig {
-            url: mcp_url,
-            jwt_secret: required_secret("MCP_JWT_SECRET", local.map(|_| random_secret()))?,
-        };
+        let mcp =
+            McpConfig { url: mcp_url, jwt_secret: required_secret("MCP_JWT_SECRET", local.map(|_| random_secret()))? };
         if mcp.jwt_secret.expose_secret().len() < 32 {
             return Err(ConfigError::Malformed {
                 name: "MCP_JWT_SECRET",
@@ -216,14 +193,8 @@ impl Config {
         }
 
         let turnstile = TurnstileConfig {
-            site_key: required(
-                "TURNSTILE_SITE_KEY",
-                local.map(|_| TURNSTILE_TEST_SITE_KEY.into()),
-            )?,
-            secret: required_secret(
-                "TURNSTILE_SECRET_KEY",
-                local.map(|_| TURNSTILE_TEST_SECRET.into()),
-            )?,
+            site_key: required("TURNSTILE_SITE_KEY", local.map(|_| TURNSTILE_TEST_SITE_KEY.into()))?,
+            secret: required_secret("TURNSTILE_SECRET_KEY", local.map(|_| TURNSTILE_TEST_SECRET.into()))?,
             siteverify_url: match var("TURNSTILE_SITEVERIFY_URL") {
                 Some(url) => parse_url("TURNSTILE_SITEVERIFY_URL", &url)?,
                 None => TURNSTILE_SITEVERIFY_URL.into(),
@@ -240,9 +211,7 @@ impl Config {
             }
             None if local.is_some() && var("SUPABASE_URL").is_none() => IdentityConfig::Dev,
             Some("supabase") | None => IdentityConfig::Supabase {
-                url: parse_url("SUPABASE_URL", &required("SUPABASE_URL", None)?)?
-                    .trim_end_matches('/')
-                    .to_owned(),
+                url: parse_url("SUPABASE_URL", &required("SUPABASE_URL", None)?)?.trim_end_matches('/').to_owned(),
                 anon_key: required_secret("SUPABASE_ANON_KEY", None)?,
                 captcha: match var("TURNSTILE_VERIFIED_BY").as_deref() {
                     None | Some("connector") => CaptchaVerifier::Connector,
@@ -262,8 +231,7 @@ impl Config {
                 });
             }
         };
-        let supabase_jwt_secret =
-            required_secret("SUPABASE_JWT_SECRET", local.map(|_| random_secret()))?;
+        let supabase_jwt_secret = required_secret("SUPABASE_JWT_SECRET", local.map(|_| random_secret()))?;
 
         let admin_token = required_secret("ADMIN_TOKEN", local.map(|_| random_secret()))?;
         if admin_token.expose_secret().len() < 32 {
@@ -296,23 +264,15 @@ fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        _ => Err(ConfigError::Malformed {
-            name,
-            reason: "expected true or false".into(),
-        }),
+        _ => Err(ConfigError::Malformed { name, reason: "expected true or false".into() }),
     }
 }
 
 fn parse_url(name: &'static str, value: &str) -> Result<String, ConfigError> {
-    let url = reqwest::Url::parse(value).map_err(|e| ConfigError::Malformed {
-        name,
-        reason: format!("not a URL ({e})"),
-    })?;
+    let url =
+        reqwest::Url::parse(value).map_err(|e| ConfigError::Malformed { name, reason: format!("not a URL ({e})") })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::Malformed {
-            name,
-            reason: "expected an http(s) URL".into(),
-        });
+        return Err(ConfigError::Malformed { name, reason: "expected an http(s) URL".into() });
     }
     Ok(value.to_owned())
 }
@@ -320,16 +280,11 @@ fn parse_url(name: &'static str, value: &str) -> Result<String, ConfigError> {
 /// The public origin: https in a deployment (ChatGPT refuses plain http), no path.
 fn parse_base_url(value: &str, local: bool) -> Result<String, ConfigError> {
     const NAME: &str = "PUBLIC_BASE_URL";
-    let url = reqwest::Url::parse(value).map_err(|e| ConfigError::Malformed {
-        name: NAME,
-        reason: format!("not a URL ({e})"),
-    })?;
+    let url = reqwest::Url::parse(value)
+        .map_err(|e| ConfigError::Malformed { name: NAME, reason: format!("not a URL ({e})") })?;
     let scheme_ok = url.scheme() == "https" || (local && url.scheme() == "http");
     if !scheme_ok {
-        return Err(ConfigError::Malformed {
-            name: NAME,
-            reason: "expected an https:// origin".into(),
-        });
+        return Err(ConfigError::Malformed { name: NAME, reason: "expected an https:// origin".into() });
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
         return Err(ConfigError::Malformed {
@@ -366,10 +321,7 @@ mod tests {
             ("ADMIN_TOKEN", "admin-token-admin-token-admin-token"),
             ("SUPABASE_URL", "https://xyz.supabase.co"),
             ("SUPABASE_ANON_KEY", "anon"),
-            (
-                "SUPABASE_JWT_SECRET",
-                "supabase-jwt-secret-supabase-jwt-secret",
-            ),
+            ("SUPABASE_JWT_SECRET", "supabase-jwt-secret-supabase-jwt-secret"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -378,8 +330,7 @@ mod tests {
 
     #[test]
     fn a_complete_lambda_environment_loads() {
-        let config =
-            Config::from_sources(Mode::Lambda, &lambda_env(), &SecretValues::default()).unwrap();
+        let config = Config::from_sources(Mode::Lambda, &lambda_env(), &SecretValues::default()).unwrap();
         assert_eq!(config.public_base_url, "https://api.dexter.cash");
         assert!(config.database.unwrap().tls);
         assert!(!config.enable_voice);
@@ -400,47 +351,28 @@ mod tests {
         ] {
             let mut env = lambda_env();
             env.remove(name);
-            let err =
-                Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!("configuration error: {name} is not set")
-            );
+            let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap_err();
+            assert_eq!(err.to_string(), format!("configuration error: {name} is not set"));
         }
     }
 
     #[test]
     fn malformed_settings_are_named_without_their_value() {
         let mut env = lambda_env();
-        env.insert(
-            "SIGNING_KEYS".into(),
-            "[{\"kty\":\"OKP\",\"d\":\"top-secret\"".into(),
-        );
-        let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("configuration error: SIGNING_KEYS is malformed"),
-            "{err}"
-        );
+        env.insert("SIGNING_KEYS".into(), "[{\"kty\":\"OKP\",\"d\":\"top-secret\"".into());
+        let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap_err().to_string();
+        assert!(err.starts_with("configuration error: SIGNING_KEYS is malformed"), "{err}");
         assert!(!err.contains("top-secret"));
 
         let mut env = lambda_env();
         env.insert("PUBLIC_BASE_URL".into(), "http://api.dexter.cash".into());
-        let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default())
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap_err().to_string();
         assert!(err.contains("PUBLIC_BASE_URL is malformed"), "{err}");
 
         let mut env = lambda_env();
         env.insert("NEXT_PUBLIC_ENABLE_VOICE".into(), "maybe".into());
-        let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("NEXT_PUBLIC_ENABLE_VOICE is malformed"),
-            "{err}"
-        );
+        let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap_err().to_string();
+        assert!(err.contains("NEXT_PUBLIC_ENABLE_VOICE is malformed"), "{err}");
     }
 
     #[test]
@@ -448,20 +380,13 @@ mod tests {
         let mut secrets = SecretValues::default();
         secrets.insert("DATABASE_URL", "postgres://from-secrets-manager/db");
         let config = Config::from_sources(Mode::Lambda, &lambda_env(), &secrets).unwrap();
-        assert_eq!(
-            config.database.unwrap().url.expose_secret(),
-            "postgres://from-secrets-manager/db"
-        );
+        assert_eq!(config.database.unwrap().url.expose_secret(), "postgres://from-secrets-manager/db");
     }
 
     #[test]
     fn local_mode_runs_on_embedded_defaults() {
-        let config = Config::from_sources(
-            Mode::Local { port: 3000 },
-            &HashMap::new(),
-            &SecretValues::default(),
-        )
-        .unwrap();
+        let config =
+            Config::from_sources(Mode::Local { port: 3000 }, &HashMap::new(), &SecretValues::default()).unwrap();
         assert_eq!(config.public_base_url, "http://127.0.0.1:3000");
         assert!(config.database.is_none());
         assert!(config.mcp.url.is_none());

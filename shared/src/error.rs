@@ -58,10 +58,7 @@ impl std::fmt::Debug for ApiError {
 }
 
 /// Writes an error followed by every cause, one per line.
-pub fn error_chain_fmt(
-    e: &impl std::error::Error,
-    f: &mut std::fmt::Formatter<'_>,
-) -> std::fmt::Result {
+pub fn error_chain_fmt(e: &impl std::error::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
     writeln!(f, "{e}")?;
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -153,18 +150,11 @@ impl IntoResponse for ApiError {
             message: self.public_message(),
             oauth: matches!(self, ApiError::OAuth { .. }),
         };
-        let mut response = (
-            status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.render(""),
-        )
-            .into_response();
+        let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body.render("")).into_response();
         if let ApiError::Unauthorized { code, .. } = &self {
             let challenge = format!(r#"Bearer realm="dexter", error="{code}""#);
             if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
             }
         }
         if let ApiError::OAuth { basic_challenge: true, .. } = &self {

@@ -64,10 +64,7 @@ pub struct SigningKeys {
 impl std::fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kids: Vec<&str> = self.public.iter().map(|k| k.kid.as_str()).collect();
-        f.debug_struct("SigningKeys")
-            .field("signer", &self.signer_kid)
-            .field("kids", &kids)
-            .finish()
+        f.debug_struct("SigningKeys").field("signer", &self.signer_kid).field("kids", &kids).finish()
     }
 }
 
@@ -76,19 +73,13 @@ impl SigningKeys {
     pub fn from_json(text: &str) -> Result<Self, KeyError> {
         let configured: Vec<ConfiguredJwk> = serde_json::from_str(text).map_err(|e| {
             // Position and category only: serde's message could quote key material.
-            KeyError::NotJson(format!(
-                "{:?} error at line {} column {}",
-                e.classify(),
-                e.line(),
-                e.column()
-            ))
+            KeyError::NotJson(format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()))
         })?;
         let first = configured.first().ok_or(KeyError::Empty)?;
         let Some(first_d) = &first.d else {
             return Err(KeyError::FirstKeyNotPrivate(first.kid.clone()));
         };
-        let signer_seed = decode_32(first_d.expose_secret())
-            .ok_or_else(|| KeyError::Malformed(first.kid.clone()))?;
+        let signer_seed = decode_32(first_d.expose_secret()).ok_or_else(|| KeyError::Malformed(first.kid.clone()))?;
         let signer = SigningKey::from_bytes(&signer_seed);
 
         let mut public = Vec::with_capacity(configured.len());
@@ -102,28 +93,16 @@ impl SigningKeys {
             let x = decode_32(&jwk.x).ok_or_else(|| KeyError::Malformed(jwk.kid.clone()))?;
             VerifyingKey::from_bytes(&x).map_err(|_| KeyError::Malformed(jwk.kid.clone()))?;
             if let Some(d) = &jwk.d {
-                let seed = decode_32(d.expose_secret())
-                    .ok_or_else(|| KeyError::Malformed(jwk.kid.clone()))?;
+                let seed = decode_32(d.expose_secret()).ok_or_else(|| KeyError::Malformed(jwk.kid.clone()))?;
                 if SigningKey::from_bytes(&seed).verifying_key().to_bytes() != x {
                     return Err(KeyError::Mismatch(jwk.kid.clone()));
                 }
             }
-            let decoding = DecodingKey::from_ed_components(&jwk.x)
-                .map_err(|_| KeyError::Malformed(jwk.kid.clone()))?;
-            public.push(PublicKey {
-                kid: jwk.kid.clone(),
-                x: jwk.x.clone(),
-                decoding,
-            });
+            let decoding = DecodingKey::from_ed_components(&jwk.x).map_err(|_| KeyError::Malformed(jwk.kid.clone()))?;
+            public.push(PublicKey { kid: jwk.kid.clone(), x: jwk.x.clone(), decoding });
         }
-        let der = signer
-            .to_pkcs8_der()
-            .map_err(|_| KeyError::Malformed(first.kid.clone()))?;
-        Ok(SigningKeys {
-            signer_kid: first.kid.clone(),
-            signer: EncodingKey::from_ed_der(der.as_bytes()),
-            public,
-        })
+        let der = signer.to_pkcs8_der().map_err(|_| KeyError::Malformed(first.kid.clone()))?;
+        Ok(SigningKeys { signer_kid: first.kid.clone(), signer: EncodingKey::from_ed_der(der.as_bytes()), public })
     }
 
     /// A fresh random private JWK, as `connector keys generate` prints it.
@@ -137,8 +116,7 @@ impl SigningKeys {
     /// A one-key set generated on the spot, for local runs without configured keys.
     pub fn ephemeral() -> Self {
         let jwk = Self::generate_jwk();
-        Self::from_json(&Value::Array(vec![jwk]).to_string())
-            .expect("a freshly generated key is valid")
+        Self::from_json(&Value::Array(vec![jwk]).to_string()).expect("a freshly generated key is valid")
     }
 
     /// The JWKS document (RFC 7517) with every public key, signer first.
@@ -165,10 +143,7 @@ impl SigningKeys {
 
     /// The verification key for a token's `kid`, if it is one of ours.
     pub fn decoding_key(&self, kid: &str) -> Option<&DecodingKey> {
-        self.public
-            .iter()
-            .find(|k| k.kid == kid)
-            .map(|k| &k.decoding)
+        self.public.iter().find(|k| k.kid == kid).map(|k| &k.decoding)
     }
 }
 
@@ -212,18 +187,13 @@ mod tests {
         let a = SigningKeys::generate_jwk();
         let mut b = SigningKeys::generate_jwk();
         b["x"] = a["x"].clone();
-        assert!(matches!(
-            SigningKeys::from_json(&json!([b]).to_string()),
-            Err(KeyError::Mismatch(_))
-        ));
+        assert!(matches!(SigningKeys::from_json(&json!([b]).to_string()), Err(KeyError::Mismatch(_))));
     }
 
     #[test]
     fn signed_tokens_verify_with_the_published_key() {
         let keys = SigningKeys::ephemeral();
-        let token = keys
-            .sign(&json!({ "sub": "u", "exp": 4_000_000_000u64 }))
-            .unwrap();
+        let token = keys.sign(&json!({ "sub": "u", "exp": 4_000_000_000u64 })).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         let key = keys.decoding_key(header.kid.as_deref().unwrap()).unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);

@@ -27,32 +27,25 @@ impl SecretValues {
     }
 
     pub fn insert(&mut self, name: &str, value: &str) {
-        self.0
-            .insert(name.to_owned(), SecretString::from(value.to_owned()));
+        self.0.insert(name.to_owned(), SecretString::from(value.to_owned()));
     }
 
     /// Parses a secret's `SecretString`: a JSON object of string values. Unknown keys
     /// are refused so a typo does not silently fall back to an env var.
     pub fn from_secret_string(secret_id: &str, text: &str) -> Result<Self, ConfigError> {
-        let malformed = |reason: String| ConfigError::SecretsManager {
-            secret_id: secret_id.to_owned(),
-            reason,
-        };
-        let object: HashMap<String, serde_json::Value> =
-            serde_json::from_str(text).map_err(|e| {
-                malformed(format!(
-                    "the value is not a JSON object ({:?} error at line {} column {})",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                ))
-            })?;
+        let malformed = |reason: String| ConfigError::SecretsManager { secret_id: secret_id.to_owned(), reason };
+        let object: HashMap<String, serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+            malformed(format!(
+                "the value is not a JSON object ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
         let mut values = SecretValues::default();
         for (name, value) in object {
             if !SECRET_NAMES.contains(&name.as_str()) {
-                return Err(malformed(format!(
-                    "unexpected key {name:?}; expected some of {SECRET_NAMES:?}"
-                )));
+                return Err(malformed(format!("unexpected key {name:?}; expected some of {SECRET_NAMES:?}")));
             }
             // SIGNING_KEYS may be stored as a JSON array rather than a string of one.
             let text = match value {
@@ -73,24 +66,15 @@ pub async fn fetch(secret_id: &str) -> Result<SecretValues, ConfigError> {
 }
 
 /// Reads the secret with a given client.
-pub async fn fetch_with(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<SecretValues, ConfigError> {
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| ConfigError::SecretsManager {
+pub async fn fetch_with(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<SecretValues, ConfigError> {
+    let output =
+        client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| ConfigError::SecretsManager {
             secret_id: secret_id.to_owned(),
             reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
         })?;
-    let text = output
-        .secret_string()
-        .ok_or_else(|| ConfigError::SecretsManager {
-            secret_id: secret_id.to_owned(),
-            reason: "the secret has no SecretString (binary secrets are not supported)".into(),
-        })?;
+    let text = output.secret_string().ok_or_else(|| ConfigError::SecretsManager {
+        secret_id: secret_id.to_owned(),
+        reason: "the secret has no SecretString (binary secrets are not supported)".into(),
+    })?;
     SecretValues::from_secret_string(secret_id, text)
 }

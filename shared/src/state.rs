@@ -40,10 +40,7 @@ impl AppState {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(20))
-            .user_agent(concat!(
-                "dexter-chatgpt-connector/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .user_agent(concat!("dexter-chatgpt-connector/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client's fixed settings are valid");
         let identity = identity::from_config(&config, http.clone());

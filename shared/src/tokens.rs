@@ -29,10 +29,7 @@ pub fn hash(credential: &str) -> String {
 
 /// Whether `presented` hashes to `stored_hash`, compared in constant time.
 pub fn matches_hash(presented: &str, stored_hash: &str) -> bool {
-    hash(presented)
-        .as_bytes()
-        .ct_eq(stored_hash.as_bytes())
-        .into()
+    hash(presented).as_bytes().ct_eq(stored_hash.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -11,10 +11,7 @@ static BUILD: Mutex<()> = Mutex::new(());
 pub fn path(name: &str) -> PathBuf {
     // target/<profile>/deps/<test-exe> → target/<profile>/<name>
     let exe = std::env::current_exe().expect("the test executable has a path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("tests run from target/<profile>/deps");
     let binary = dir.join(name);
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !binary.exists() {

@@ -19,7 +19,8 @@ impl Page {
     /// The value of a hidden form field.
     pub fn field(&self, name: &str) -> String {
         let needle = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&needle).unwrap_or_else(|| panic!("no field {name} in:\n{}", self.body)) + needle.len();
+        let start =
+            self.body.find(&needle).unwrap_or_else(|| panic!("no field {name} in:\n{}", self.body)) + needle.len();
         let end = self.body[start..].find('"').expect("closing quote") + start;
         self.body[start..end].to_owned()
     }

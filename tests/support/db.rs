@@ -22,21 +22,14 @@ impl TestDatabase {
     /// Creates `connector_test_<uuid>`; `None` (test skipped) when Postgres is not
     /// reachable outside CI.
     pub async fn create() -> Option<TestDatabase> {
-        let maintenance_url =
-            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_MAINTENANCE_URL.to_owned());
+        let maintenance_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_MAINTENANCE_URL.to_owned());
         let client = match connect(&maintenance_url).await {
             Ok(client) => client,
             Err(error) if crate::peers_required() => {
-                panic!(
-                    "postgres not reachable at {} (CI=true): {error}",
-                    redact(&maintenance_url)
-                )
+                panic!("postgres not reachable at {} (CI=true): {error}", redact(&maintenance_url))
             }
             Err(_) => {
-                eprintln!(
-                    "postgres not reachable at {}; skipping",
-                    redact(&maintenance_url)
-                );
+                eprintln!("postgres not reachable at {}; skipping", redact(&maintenance_url));
                 return None;
             }
         };
@@ -46,11 +39,7 @@ impl TestDatabase {
             .await
             .unwrap_or_else(|e| panic!("could not create database {name}: {e}"));
         let url = with_database(&maintenance_url, &name);
-        Some(TestDatabase {
-            name,
-            url,
-            maintenance_url,
-        })
+        Some(TestDatabase { name, url, maintenance_url })
     }
 
     /// The URL of the new database (no TLS).
@@ -65,9 +54,7 @@ impl TestDatabase {
 
     /// A plain connection to the new database, its connection task spawned.
     pub async fn connect(&self) -> tokio_postgres::Client {
-        connect(&self.url)
-            .await
-            .unwrap_or_else(|e| panic!("could not connect to {}: {e}", self.name))
+        connect(&self.url).await.unwrap_or_else(|e| panic!("could not connect to {}: {e}", self.name))
     }
 }
 
@@ -78,10 +65,8 @@ impl Drop for TestDatabase {
         let maintenance_url = self.maintenance_url.clone();
         let name = self.name.clone();
         let dropped = std::thread::spawn(move || -> Result<(), String> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             runtime.block_on(async {
                 let client = connect(&maintenance_url).await.map_err(|e| e.to_string())?;
                 client
@@ -94,10 +79,7 @@ impl Drop for TestDatabase {
         match dropped {
             Ok(Ok(())) => {}
             Ok(Err(error)) => eprintln!("could not drop test database {}: {error}", self.name),
-            Err(_) => eprintln!(
-                "could not drop test database {}: the dropping thread panicked",
-                self.name
-            ),
+            Err(_) => eprintln!("could not drop test database {}: the dropping thread panicked", self.name),
         }
     }
 }
@@ -148,14 +130,8 @@ mod tests {
 
     #[test]
     fn the_database_in_a_url_is_replaced_and_the_query_kept() {
-        assert_eq!(
-            with_database("postgres://u@h:5432/postgres", "t"),
-            "postgres://u@h:5432/t"
-        );
-        assert_eq!(
-            with_database("postgres://u@h:5432", "t"),
-            "postgres://u@h:5432/t"
-        );
+        assert_eq!(with_database("postgres://u@h:5432/postgres", "t"), "postgres://u@h:5432/t");
+        assert_eq!(with_database("postgres://u@h:5432", "t"), "postgres://u@h:5432/t");
         assert_eq!(
             with_database("postgresql://u:p@h/postgres?sslmode=disable", "t"),
             "postgresql://u:p@h/t?sslmode=disable"

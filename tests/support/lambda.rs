@@ -39,31 +39,19 @@ impl LambdaFunction {
     pub async fn start(binary: &std::path::Path, env: &[(String, String)]) -> LambdaFunction {
         let (events, rx) = mpsc::channel(8);
         let pending: Pending = Arc::default();
-        let runtime = Runtime {
-            events: Arc::new(Mutex::new(rx)),
-            pending: pending.clone(),
-        };
+        let runtime = Runtime { events: Arc::new(Mutex::new(rx)), pending: pending.clone() };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(runtime);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let name = binary
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("function")
-            .to_owned();
+        let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("function").to_owned();
         let child = Command::new(binary)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -78,12 +66,7 @@ impl LambdaFunction {
             .kill_on_drop(true)
             .spawn()
             .expect("the function binary starts");
-        LambdaFunction {
-            child,
-            events,
-            pending,
-            server,
-        }
+        LambdaFunction { child, events, pending, server }
     }
 
     /// Delivers one event and waits for the function's response document.
@@ -134,30 +117,16 @@ async fn next(State(runtime): State<Runtime>) -> impl IntoResponse {
     let deadline = chrono_like_now_ms() + 30_000;
     let mut headers = HeaderMap::new();
     headers.insert("lambda-runtime-aws-request-id", id.parse().expect("header"));
-    headers.insert(
-        "lambda-runtime-deadline-ms",
-        deadline.to_string().parse().expect("header"),
-    );
+    headers.insert("lambda-runtime-deadline-ms", deadline.to_string().parse().expect("header"));
     headers.insert(
         "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:test"
-            .parse()
-            .expect("header"),
+        "arn:aws:lambda:us-east-1:123456789012:function:test".parse().expect("header"),
     );
-    headers.insert(
-        "lambda-runtime-trace-id",
-        "Root=1-5759e988-bd862e3fe1be46a994272793"
-            .parse()
-            .expect("header"),
-    );
+    headers.insert("lambda-runtime-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793".parse().expect("header"));
     (StatusCode::OK, headers, event.to_string())
 }
 
-async fn respond(
-    State(runtime): State<Runtime>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
+async fn respond(State(runtime): State<Runtime>, Path(id): Path<String>, body: Bytes) -> StatusCode {
     let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Some(tx) = runtime.pending.lock().await.remove(&id) {
         let _ = tx.send(Ok(value));
@@ -177,8 +146,5 @@ async fn init_error() -> StatusCode {
 }
 
 fn chrono_like_now_ms() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
 }

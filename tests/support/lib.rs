@@ -14,11 +14,8 @@ use std::path::PathBuf;
 
 /// `tests/fixtures/<relative>` parsed as JSON.
 pub fn fixture(relative: &str) -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(relative);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
@@ -32,10 +29,7 @@ pub fn lambda_env(database_url: &str, signing_keys: &str) -> Vec<(String, String
         ("DATABASE_URL", database_url),
         ("DATABASE_TLS", "false"),
         ("TURNSTILE_SITE_KEY", "1x00000000000000000000AA"),
-        (
-            "TURNSTILE_SECRET_KEY",
-            "1x0000000000000000000000000000000AA",
-        ),
+        ("TURNSTILE_SECRET_KEY", "1x0000000000000000000000000000000AA"),
         ("ADMIN_TOKEN", "test-admin-token-test-admin-token-0123"),
         ("SUPABASE_URL", "http://127.0.0.1:9"),
         ("SUPABASE_ANON_KEY", "test-anon-key"),

@@ -28,23 +28,15 @@ impl Moto {
         {
             Ok(child) => child,
             Err(e) if !crate::peers_required() => {
-                println!(
-                    "moto_server not available ({e}); skipping (run scripts/test to install it)"
-                );
+                println!("moto_server not available ({e}); skipping (run scripts/test to install it)");
                 return None;
             }
             Err(e) => panic!("moto_server is required under CI=true: {e}"),
         };
         let endpoint = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Some(Moto {
-                    endpoint,
-                    _child: child,
-                });
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Some(Moto { endpoint, _child: child });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -20,10 +20,7 @@ impl Served {
     /// The log lines so far, parsed as JSON (non-JSON lines skipped).
     pub fn log_lines(&self) -> Vec<serde_json::Value> {
         let lines = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        lines
-            .iter()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     /// The dev client secret the banner printed.
@@ -36,10 +33,7 @@ impl Served {
     }
 
     pub fn raw_logs(&self) -> String {
-        self.logs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .join("\n")
+        self.logs.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
     }
 }
 
@@ -72,9 +66,7 @@ pub async fn start(env: &[(String, String)]) -> Served {
     .expect("connector serve listens within 30 s");
     // Read the rest of the banner, then keep draining stdout in the background.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    while let Ok(Ok(Some(line))) =
-        tokio::time::timeout(Duration::from_millis(50), lines.next_line()).await
-    {
+    while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_millis(50), lines.next_line()).await {
         banner.push(line);
     }
     let logs = Arc::new(Mutex::new(Vec::new()));
@@ -84,10 +76,5 @@ pub async fn start(env: &[(String, String)]) -> Served {
             sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         }
     });
-    Served {
-        base_url,
-        banner,
-        logs,
-        _child: child,
-    }
+    Served { base_url, banner, logs, _child: child }
 }

@@ -20,10 +20,7 @@ use crate::state::AppState;
 pub const PATH: &str = "/dexter/linked-accounts";
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(PATH, get(list))
-        .route("/dexter/linked-accounts/{grant_id}", delete(revoke))
-        .with_state(state)
+    Router::new().route(PATH, get(list)).route("/dexter/linked-accounts/{grant_id}", delete(revoke)).with_state(state)
 }
 
 async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {

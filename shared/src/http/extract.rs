@@ -28,14 +28,10 @@ where
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType {
-            expected: "application/json",
-        },
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType { expected: "application/json" },
         JsonRejection::JsonSyntaxError(e) => ApiError::InvalidJson(e.body_text()),
         JsonRejection::JsonDataError(e) => ApiError::BadRequest(e.body_text()),
-        JsonRejection::BytesRejection(_) => ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        },
+        JsonRejection::BytesRejection(_) => ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES },
         other => ApiError::BadRequest(other.body_text()),
     }
 }

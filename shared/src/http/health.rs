@@ -9,9 +9,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .with_state(state)
+    Router::new().route("/healthz", get(healthz)).with_state(state)
 }
 
 #[tracing::instrument(skip(state))]

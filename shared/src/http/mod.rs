@@ -100,10 +100,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
 
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut response = if oversized {
-        ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        }
-        .into_response()
+        ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES }.into_response()
     } else {
         next.run(req).instrument(span.clone()).await
     };
@@ -113,9 +110,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     if response.extensions().get::<ErrorBody>().is_none() {
         let implicit = match response.status() {
             StatusCode::METHOD_NOT_ALLOWED => Some(ApiError::MethodNotAllowed),
-            StatusCode::PAYLOAD_TOO_LARGE => Some(ApiError::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            }),
+            StatusCode::PAYLOAD_TOO_LARGE => Some(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES }),
             _ => None,
         };
         if let Some(err) = implicit {
@@ -130,10 +125,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         let status = response.status();
         let mut headers = std::mem::take(response.headers_mut());
         headers.remove(header::CONTENT_LENGTH);
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let mut rendered = (status, body.render(&request_id)).into_response();
         rendered.headers_mut().extend(headers);
         response = rendered;
@@ -142,8 +134,8 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
 
-    let _enter = span.enter();
     tracing::info!(
+        request_id = %request_id,
         http.method = %method,
         http.route = %route,
         http.status = response.status().as_u16(),

@@ -97,11 +97,9 @@ pub fn verify(
     validation.set_issuer(&[public_base_url]);
     validation.set_audience(&[audience(public_base_url)]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map(|data| data.claims).map_err(|e| {
-        match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-            _ => TokenError::Invalid,
-        }
+    jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map(|data| data.claims).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+        _ => TokenError::Invalid,
     })
 }
 

@@ -62,7 +62,11 @@ struct CodeForm {
 }
 
 #[tracing::instrument(skip_all)]
-async fn code(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CodeForm>) -> Result<Response, FlowError> {
+async fn code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, FlowError> {
     let flow = flow::load(&state, &headers, &form.request, Some(&form.csrf)).await?;
     let Some(email) = flow.request.login_email.clone() else {
         return Ok(Redirect::to(&flow::step_url(paths::LOGIN, flow.request.id)).into_response());

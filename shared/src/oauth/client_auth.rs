@@ -19,12 +19,10 @@ pub async fn authenticate(
     body_secret: Option<&str>,
 ) -> Result<OAuthClient, ApiError> {
     let basic = match headers.get(header::AUTHORIZATION) {
-        Some(value) => Some(parse_basic(value.to_str().unwrap_or_default()).ok_or_else(|| {
-            ApiError::OAuth {
-                code: "invalid_client",
-                description: "malformed HTTP Basic credentials".into(),
-                basic_challenge: true,
-            }
+        Some(value) => Some(parse_basic(value.to_str().unwrap_or_default()).ok_or_else(|| ApiError::OAuth {
+            code: "invalid_client",
+            description: "malformed HTTP Basic credentials".into(),
+            basic_challenge: true,
         })?),
         None => None,
     };
@@ -57,21 +55,10 @@ pub async fn authenticate(
         basic_challenge: used_basic,
     };
     let client = state.store.get_client(&client_id).await.map_err(anyhow::Error::new)?.ok_or_else(refused)?;
-    if !secret_matches(&client, &secret, Utc::now()) {
+    if !crate::operator::clients::secret_matches(&client, &secret, Utc::now()) {
         return Err(refused());
     }
     Ok(client)
-}
-
-/// Whether `presented` is the client's secret, or its previous secret while a rotation's
-/// overlap lasts. Both comparisons always run, in constant time.
-pub fn secret_matches(client: &OAuthClient, presented: &str, now: chrono::DateTime<Utc>) -> bool {
-    let current = crate::tokens::matches_hash(presented, &client.secret_hash);
-    let previous = match (&client.previous_secret_hash, client.previous_secret_expires_at) {
-        (Some(hash), Some(until)) => crate::tokens::matches_hash(presented, hash) && now < until,
-        _ => false,
-    };
-    current | previous
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))`.

@@ -25,10 +25,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The signed-in user, or a redirect back to the login page.
-fn signed_in(flow: &Flow) -> Result<Uuid, Response> {
+fn signed_in(flow: &Flow) -> Result<Uuid, FlowError> {
     flow.request
         .user_id
-        .ok_or_else(|| Redirect::to(&flow::step_url(paths::LOGIN, flow.request.id)).into_response())
+        .ok_or_else(|| FlowError::page(Redirect::to(&flow::step_url(paths::LOGIN, flow.request.id)).into_response()))
 }
 
 async fn channel_enabled(state: &AppState, user_id: Uuid) -> Result<bool, FlowError> {
@@ -55,10 +55,7 @@ async fn show(
     Query(query): Query<StepQuery>,
 ) -> Result<Response, FlowError> {
     let flow = flow::load(&state, &headers, &query.request, None).await?;
-    let user_id = match signed_in(&flow) {
-        Ok(id) => id,
-        Err(redirect) => return Ok(redirect),
-    };
+    let user_id = signed_in(&flow)?;
     if !channel_enabled(&state, user_id).await? {
         return Ok(channel_disabled_page());
     }
@@ -101,10 +98,7 @@ async fn decide(
     Form(form): Form<DecisionForm>,
 ) -> Result<Response, FlowError> {
     let flow = flow::load(&state, &headers, &form.request, Some(&form.csrf)).await?;
-    let user_id = match signed_in(&flow) {
-        Ok(id) => id,
-        Err(redirect) => return Ok(redirect),
-    };
+    let user_id = signed_in(&flow)?;
     let request = &flow.request;
     // Deleting the request first makes the decision exactly-once: a double submission
     // (or a race of two) finds nothing to decide.
@@ -133,11 +127,7 @@ async fn decide(
         }
         "deny" => client_redirect(
             &request.redirect_uri,
-            &[
-                ("error", "access_denied"),
-                ("error_description", "the user denied access"),
-                ("state", &request.state),
-            ],
+            &[("error", "access_denied"), ("error_description", "the user denied access"), ("state", &request.state)],
         ),
         _ => client_redirect(
             &request.redirect_uri,

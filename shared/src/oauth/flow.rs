@@ -46,18 +46,24 @@ pub struct Flow {
 
 /// Why the flow cannot continue: an error page to show (never a redirect: we could not
 /// tell whether the redirect target is the one the browser's request named).
-pub struct FlowError(Response);
+pub struct FlowError(Box<Response>);
 
 impl IntoResponse for FlowError {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
+    }
+}
+
+impl FlowError {
+    pub fn page(response: Response) -> FlowError {
+        FlowError(Box::new(response))
     }
 }
 
 impl From<anyhow::Error> for FlowError {
     fn from(e: anyhow::Error) -> Self {
         tracing::error!(error.cause_chain = ?e, "authorization flow failed");
-        FlowError(pages::error_page(
+        FlowError::page(pages::error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
             "We could not continue linking your account. Please try again in a moment.",
@@ -72,7 +78,7 @@ impl From<crate::store::StoreError> for FlowError {
 }
 
 pub fn expired() -> FlowError {
-    FlowError(pages::error_page(
+    FlowError::page(pages::error_page(
         StatusCode::BAD_REQUEST,
         "This sign-in link has expired",
         "The request to link your Dexter account has expired or was already used. Start again from ChatGPT.",
@@ -91,7 +97,7 @@ pub async fn load(
     let id = Uuid::parse_str(request_id).map_err(|_| expired())?;
     let request = state.store.get_authorization_request(id, Utc::now()).await?.ok_or_else(expired)?;
     let wrong_browser = || {
-        FlowError(pages::error_page(
+        FlowError::page(pages::error_page(
             StatusCode::FORBIDDEN,
             "Continue in the browser you started in",
             "This sign-in was started in another browser or its cookie is missing. \

@@ -72,13 +72,9 @@ impl<S: Send + Sync> FromRequest<S> for OAuthParams {
 
 #[tracing::instrument(skip_all, fields(grant_type))]
 async fn token(State(state): State<AppState>, headers: HeaderMap, params: OAuthParams) -> Result<Response, ApiError> {
-    let client = client_auth::authenticate(
-        &state,
-        &headers,
-        params.client_id.as_deref(),
-        params.client_secret.as_deref(),
-    )
-    .await?;
+    let client =
+        client_auth::authenticate(&state, &headers, params.client_id.as_deref(), params.client_secret.as_deref())
+            .await?;
     tracing::Span::current().record("grant_type", params.grant_type.as_deref().unwrap_or("-"));
     match params.grant_type.as_deref() {
         Some("authorization_code") => exchange_code(&state, &client, &params).await,
@@ -132,8 +128,10 @@ async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthPar
 }
 
 async fn refresh(state: &AppState, client: &OAuthClient, params: &OAuthParams) -> Result<Response, ApiError> {
-    let presented =
-        params.refresh_token.as_deref().ok_or_else(|| ApiError::oauth("invalid_request", "refresh_token is required"))?;
+    let presented = params
+        .refresh_token
+        .as_deref()
+        .ok_or_else(|| ApiError::oauth("invalid_request", "refresh_token is required"))?;
     let requested_scopes = match params.scope.as_deref() {
         Some(text) => Some(parse_scopes(text).ok_or_else(|| ApiError::oauth("invalid_scope", "unknown scope"))?),
         None => None,
@@ -178,7 +176,12 @@ async fn refresh(state: &AppState, client: &OAuthClient, params: &OAuthParams) -
     token_response(state, &grant, &scopes, &new_token)
 }
 
-fn token_response(state: &AppState, grant: &Grant, scopes: &[String], refresh_token: &str) -> Result<Response, ApiError> {
+fn token_response(
+    state: &AppState,
+    grant: &Grant,
+    scopes: &[String],
+    refresh_token: &str,
+) -> Result<Response, ApiError> {
     let access_token = access_token::issue(
         &state.config.signing_keys,
         &state.config.public_base_url,

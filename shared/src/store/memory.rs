@@ -16,9 +16,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    ActionContext, ApprovalOutcome, ApprovalStatus, AuthorizationCode, AuthorizationRequest,
-    ClaimOutcome, CodeRedemption, Grant, GrantSummary, Notification, OAuthClient, Profile, Receipt,
-    ReceiptCursor, Rotation, Store, StoreError, StoreResult, SwapApproval, VoiceHandoff,
+    ActionContext, ApprovalOutcome, ApprovalStatus, AuthorizationCode, AuthorizationRequest, ClaimOutcome,
+    CodeRedemption, Grant, GrantSummary, Notification, OAuthClient, Profile, Receipt, ReceiptCursor, Rotation, Store,
+    StoreError, StoreResult, SwapApproval, VoiceHandoff,
 };
 
 /// The tier a user without a profile gets.
@@ -84,19 +84,12 @@ impl MemoryStore {
                 (tier.to_string(), tools)
             })
             .collect();
-        MemoryStore {
-            state: Mutex::new(State {
-                tier_tools,
-                ..State::default()
-            }),
-        }
+        MemoryStore { state: Mutex::new(State { tier_tools, ..State::default() }) }
     }
 
     fn state(&self) -> StoreResult<MutexGuard<'_, State>> {
         // A poisoned lock means a panic mid-update; refuse to serve half-written state.
-        self.state
-            .lock()
-            .map_err(|_| StoreError::Unexpected(anyhow!("memory store lock poisoned")))
+        self.state.lock().map_err(|_| StoreError::Unexpected(anyhow!("memory store lock poisoned")))
     }
 }
 
@@ -111,11 +104,7 @@ fn default_tier_tools() -> [(&'static str, Vec<&'static str>); 2] {
         "alerts_list",
     ];
     let mut pro = free.clone();
-    pro.extend([
-        "solana_swap_execute",
-        "alerts_create",
-        "pumpstream_live_summary",
-    ]);
+    pro.extend(["solana_swap_execute", "alerts_create", "pumpstream_live_summary"]);
     [("free", free), ("pro", pro)]
 }
 
@@ -140,13 +129,7 @@ impl State {
     }
 
     /// Moves an approval out of pending, once; the rest of the race sees the winner.
-    fn decide_approval(
-        &mut self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-        to: ApprovalStatus,
-    ) -> ClaimOutcome {
+    fn decide_approval(&mut self, id: Uuid, user_id: Uuid, now: DateTime<Utc>, to: ApprovalStatus) -> ClaimOutcome {
         let Some(stored) = self.approvals.get_mut(&id) else {
             return ClaimOutcome::NotFound;
         };
@@ -174,9 +157,7 @@ impl Store for MemoryStore {
     }
 
     async fn upsert_profile(&self, profile: &Profile) -> StoreResult<()> {
-        self.state()?
-            .profiles
-            .insert(profile.user_id, profile.clone());
+        self.state()?.profiles.insert(profile.user_id, profile.clone());
         Ok(())
     }
 
@@ -185,19 +166,12 @@ impl Store for MemoryStore {
     }
 
     async fn set_tier_tools(&self, tier: &str, tools: &[String]) -> StoreResult<()> {
-        self.state()?
-            .tier_tools
-            .insert(tier.to_string(), tools.to_vec());
+        self.state()?.tier_tools.insert(tier.to_string(), tools.to_vec());
         Ok(())
     }
 
     async fn tier_tools(&self, tier: &str) -> StoreResult<Vec<String>> {
-        Ok(self
-            .state()?
-            .tier_tools
-            .get(tier)
-            .cloned()
-            .unwrap_or_default())
+        Ok(self.state()?.tier_tools.get(tier).cloned().unwrap_or_default())
     }
 
     async fn create_client(&self, client: &OAuthClient) -> StoreResult<()> {
@@ -205,9 +179,7 @@ impl Store for MemoryStore {
         if state.clients.contains_key(&client.id) {
             return Err(StoreError::Conflict("client"));
         }
-        state
-            .clients
-            .insert(client.id.clone(), (client.clone(), None));
+        state.clients.insert(client.id.clone(), (client.clone(), None));
         Ok(())
     }
 
@@ -255,17 +227,12 @@ impl Store for MemoryStore {
             }
         }
         // In-flight flows of a deleted client cannot finish.
-        state
-            .authorization_requests
-            .retain(|_, r| r.client_id != id);
+        state.authorization_requests.retain(|_, r| r.client_id != id);
         state.codes.retain(|_, c| c.code.client_id != id);
         Ok(true)
     }
 
-    async fn create_authorization_request(
-        &self,
-        request: &AuthorizationRequest,
-    ) -> StoreResult<()> {
+    async fn create_authorization_request(&self, request: &AuthorizationRequest) -> StoreResult<()> {
         let mut state = self.state()?;
         if state.live_client(&request.client_id).is_none() {
             return Err(StoreError::NotFound("client"));
@@ -273,9 +240,7 @@ impl Store for MemoryStore {
         if state.authorization_requests.contains_key(&request.id) {
             return Err(StoreError::Conflict("authorization request"));
         }
-        state
-            .authorization_requests
-            .insert(request.id, request.clone());
+        state.authorization_requests.insert(request.id, request.clone());
         Ok(())
     }
 
@@ -284,20 +249,10 @@ impl Store for MemoryStore {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<AuthorizationRequest>> {
-        Ok(self
-            .state()?
-            .authorization_requests
-            .get(&id)
-            .filter(|r| r.expires_at > now)
-            .cloned())
+        Ok(self.state()?.authorization_requests.get(&id).filter(|r| r.expires_at > now).cloned())
     }
 
-    async fn set_authorization_request_user(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    async fn set_authorization_request_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut state = self.state()?;
         match state.authorization_requests.get_mut(&id) {
             Some(request) if request.expires_at > now => {
@@ -329,30 +284,18 @@ impl Store for MemoryStore {
         if state.codes.contains_key(&code.code_hash) {
             return Err(StoreError::Conflict("authorization code"));
         }
-        state.codes.insert(
-            code.code_hash.clone(),
-            StoredCode {
-                code: code.clone(),
-                used_at: None,
-            },
-        );
+        state.codes.insert(code.code_hash.clone(), StoredCode { code: code.clone(), used_at: None });
         Ok(())
     }
 
-    async fn redeem_authorization_code(
-        &self,
-        code_hash: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<CodeRedemption> {
+    async fn redeem_authorization_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeRedemption> {
         let mut state = self.state()?;
         let Some(stored) = state.codes.get_mut(code_hash) else {
             return Ok(CodeRedemption::NotFound);
         };
         // A replay is reported as such even after expiry, so the caller still revokes.
         if stored.used_at.is_some() {
-            return Ok(CodeRedemption::AlreadyUsed {
-                grant_id: stored.code.grant_id,
-            });
+            return Ok(CodeRedemption::AlreadyUsed { grant_id: stored.code.grant_id });
         }
         if stored.code.expires_at <= now {
             return Ok(CodeRedemption::Expired);
@@ -396,10 +339,7 @@ impl Store for MemoryStore {
             .filter(|g| g.user_id == user_id && g.is_live())
             .filter_map(|grant| {
                 let client = state.live_client(&grant.client_id)?;
-                Some(GrantSummary {
-                    grant: grant.clone(),
-                    client_name: client.name.clone(),
-                })
+                Some(GrantSummary { grant: grant.clone(), client_name: client.name.clone() })
             })
             .collect();
         grants.sort_by_key(|s| Reverse((s.grant.created_at, s.grant.id)));
@@ -410,12 +350,7 @@ impl Store for MemoryStore {
         Ok(self.state()?.revoke_grant(id, now))
     }
 
-    async fn revoke_grant_for_user(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    async fn revoke_grant_for_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut state = self.state()?;
         if state.grants.get(&id).map(|g| g.user_id) != Some(user_id) {
             return Ok(false);
@@ -445,12 +380,7 @@ impl Store for MemoryStore {
         }
         state.refresh_tokens.insert(
             token_hash.to_string(),
-            StoredRefreshToken {
-                grant_id,
-                expires_at,
-                rotated_at: None,
-                replaced_by: None,
-            },
+            StoredRefreshToken { grant_id, expires_at, rotated_at: None, replaced_by: None },
         );
         Ok(())
     }
@@ -467,12 +397,8 @@ impl Store for MemoryStore {
         let Some(token) = state.refresh_tokens.get(presented_hash) else {
             return Ok(Rotation::NotFound);
         };
-        let (grant_id, expires_at, rotated_at, successor) = (
-            token.grant_id,
-            token.expires_at,
-            token.rotated_at,
-            token.replaced_by.clone(),
-        );
+        let (grant_id, expires_at, rotated_at, successor) =
+            (token.grant_id, token.expires_at, token.rotated_at, token.replaced_by.clone());
         let Some(grant) = state.grants.get(&grant_id).cloned() else {
             return Ok(Rotation::NotFound);
         };
@@ -488,9 +414,9 @@ impl Store for MemoryStore {
         let outcome = match rotated_at {
             None => {
                 // The client proved which token it kept: every other unused one goes.
-                state.refresh_tokens.retain(|hash, t| {
-                    t.grant_id != grant_id || t.rotated_at.is_some() || hash == presented_hash
-                });
+                state
+                    .refresh_tokens
+                    .retain(|hash, t| t.grant_id != grant_id || t.rotated_at.is_some() || hash == presented_hash);
                 Rotation::Rotated { grant }
             }
             Some(rotated_at) => {
@@ -515,12 +441,7 @@ impl Store for MemoryStore {
         }
         state.refresh_tokens.insert(
             new_hash.to_string(),
-            StoredRefreshToken {
-                grant_id,
-                expires_at: new_expires_at,
-                rotated_at: None,
-                replaced_by: None,
-            },
+            StoredRefreshToken { grant_id, expires_at: new_expires_at, rotated_at: None, replaced_by: None },
         );
         Ok(outcome)
     }
@@ -555,33 +476,23 @@ impl Store for MemoryStore {
         let grant_live = grant.is_live() && state.live_client(&grant.client_id).is_some();
         let scopes = grant.scopes.clone();
         let (tier, chatgpt_enabled) = match state.profiles.get(&user_id) {
-            Some(profile) => (
-                profile.tier.clone(),
-                profile.channels.get("chatgpt") == Some(&serde_json::Value::Bool(true)),
-            ),
+            Some(profile) => {
+                (profile.tier.clone(), profile.channels.get("chatgpt") == Some(&serde_json::Value::Bool(true)))
+            }
             None => (DEFAULT_TIER.to_string(), false),
         };
         let allowed_tools = state.tier_tools.get(&tier).cloned().unwrap_or_default();
         if let Some(grant) = state.grants.get_mut(&grant_id).filter(|g| g.is_live()) {
             grant.last_used_at = Some(now);
         }
-        Ok(Some(ActionContext {
-            grant_live,
-            scopes,
-            tier,
-            chatgpt_enabled,
-            allowed_tools,
-        }))
+        Ok(Some(ActionContext { grant_live, scopes, tier, chatgpt_enabled, allowed_tools }))
     }
 
     async fn insert_receipts(&self, receipts: &[Receipt]) -> StoreResult<()> {
         let mut state = self.state()?;
         // All or nothing, like the single INSERT of the Postgres store.
         let mut ids = std::collections::HashSet::new();
-        if receipts
-            .iter()
-            .any(|r| state.receipts.contains_key(&r.id) || !ids.insert(r.id))
-        {
+        if receipts.iter().any(|r| state.receipts.contains_key(&r.id) || !ids.insert(r.id)) {
             return Err(StoreError::Conflict("receipt"));
         }
         for receipt in receipts {
@@ -591,12 +502,7 @@ impl Store for MemoryStore {
     }
 
     async fn get_receipt(&self, id: Uuid, user_id: Uuid) -> StoreResult<Option<Receipt>> {
-        Ok(self
-            .state()?
-            .receipts
-            .get(&id)
-            .filter(|r| r.user_id == user_id)
-            .cloned())
+        Ok(self.state()?.receipts.get(&id).filter(|r| r.user_id == user_id).cloned())
     }
 
     async fn list_receipts(
@@ -618,12 +524,7 @@ impl Store for MemoryStore {
         Ok(receipts)
     }
 
-    async fn update_receipt_status(
-        &self,
-        id: Uuid,
-        status: &str,
-        error_code: Option<&str>,
-    ) -> StoreResult<bool> {
+    async fn update_receipt_status(&self, id: Uuid, status: &str, error_code: Option<&str>) -> StoreResult<bool> {
         let mut state = self.state()?;
         Ok(match state.receipts.get_mut(&id) {
             Some(receipt) => {
@@ -660,31 +561,15 @@ impl Store for MemoryStore {
         if state.approvals.contains_key(&approval.id) {
             return Err(StoreError::Conflict("swap approval"));
         }
-        state.approvals.insert(
-            approval.id,
-            StoredApproval {
-                approval: approval.clone(),
-                holds_key: true,
-            },
-        );
+        state.approvals.insert(approval.id, StoredApproval { approval: approval.clone(), holds_key: true });
         Ok((approval.clone(), true))
     }
 
     async fn get_approval(&self, id: Uuid, user_id: Uuid) -> StoreResult<Option<SwapApproval>> {
-        Ok(self
-            .state()?
-            .approvals
-            .get(&id)
-            .map(|s| &s.approval)
-            .filter(|a| a.user_id == user_id)
-            .cloned())
+        Ok(self.state()?.approvals.get(&id).map(|s| &s.approval).filter(|a| a.user_id == user_id).cloned())
     }
 
-    async fn list_pending_approvals(
-        &self,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<SwapApproval>> {
+    async fn list_pending_approvals(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<SwapApproval>> {
         let state = self.state()?;
         let mut pending: Vec<SwapApproval> = state
             .approvals
@@ -697,34 +582,15 @@ impl Store for MemoryStore {
         Ok(pending)
     }
 
-    async fn claim_approval(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ClaimOutcome> {
-        Ok(self
-            .state()?
-            .decide_approval(id, user_id, now, ApprovalStatus::Executing))
+    async fn claim_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
+        Ok(self.state()?.decide_approval(id, user_id, now, ApprovalStatus::Executing))
     }
 
-    async fn reject_approval(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ClaimOutcome> {
-        Ok(self
-            .state()?
-            .decide_approval(id, user_id, now, ApprovalStatus::Rejected))
+    async fn reject_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
+        Ok(self.state()?.decide_approval(id, user_id, now, ApprovalStatus::Rejected))
     }
 
-    async fn finish_approval(
-        &self,
-        id: Uuid,
-        outcome: &ApprovalOutcome,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    async fn finish_approval(&self, id: Uuid, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut state = self.state()?;
         let Some(stored) = state.approvals.get_mut(&id) else {
             return Ok(false);
@@ -747,24 +613,14 @@ impl Store for MemoryStore {
         if state.notifications.contains_key(&notification.id) {
             return Err(StoreError::Conflict("notification"));
         }
-        state
-            .notifications
-            .insert(notification.id, notification.clone());
+        state.notifications.insert(notification.id, notification.clone());
         Ok(())
     }
 
-    async fn list_notifications(
-        &self,
-        user_id: Uuid,
-        limit: u32,
-    ) -> StoreResult<Vec<Notification>> {
+    async fn list_notifications(&self, user_id: Uuid, limit: u32) -> StoreResult<Vec<Notification>> {
         let state = self.state()?;
-        let mut notifications: Vec<Notification> = state
-            .notifications
-            .values()
-            .filter(|n| n.user_id == user_id)
-            .cloned()
-            .collect();
+        let mut notifications: Vec<Notification> =
+            state.notifications.values().filter(|n| n.user_id == user_id).cloned().collect();
         notifications.sort_by_key(|x| Reverse((x.created_at, x.id)));
         notifications.truncate(limit as usize);
         Ok(notifications)
@@ -779,11 +635,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn consume_voice_handoff(
-        &self,
-        id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<VoiceHandoff>> {
+    async fn consume_voice_handoff(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<VoiceHandoff>> {
         let mut state = self.state()?;
         Ok(match state.voice_handoffs.get_mut(&id) {
             Some(handoff) if handoff.consumed_at.is_none() && handoff.expires_at > now => {
@@ -798,29 +650,14 @@ impl Store for MemoryStore {
 /// The columns an [`ApprovalOutcome`] writes: status, result, error code, receipt.
 pub(super) fn outcome_columns(
     outcome: &ApprovalOutcome,
-) -> (
-    ApprovalStatus,
-    Option<serde_json::Value>,
-    Option<String>,
-    Option<Uuid>,
-) {
+) -> (ApprovalStatus, Option<serde_json::Value>, Option<String>, Option<Uuid>) {
     match outcome {
-        ApprovalOutcome::Executed { result, receipt_id } => (
-            ApprovalStatus::Executed,
-            Some(result.clone()),
-            None,
-            *receipt_id,
-        ),
-        ApprovalOutcome::Failed {
-            error_code,
-            result,
-            receipt_id,
-        } => (
-            ApprovalStatus::Failed,
-            result.clone(),
-            Some(error_code.clone()),
-            *receipt_id,
-        ),
+        ApprovalOutcome::Executed { result, receipt_id } => {
+            (ApprovalStatus::Executed, Some(result.clone()), None, *receipt_id)
+        }
+        ApprovalOutcome::Failed { error_code, result, receipt_id } => {
+            (ApprovalStatus::Failed, result.clone(), Some(error_code.clone()), *receipt_id)
+        }
     }
 }
 

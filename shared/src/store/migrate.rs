@@ -23,18 +23,9 @@ pub struct Migration {
 /// Every migration, in the order they apply. Append only: never edit or reorder a
 /// migration that has shipped.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        name: "0001_profiles_and_tiers",
-        sql: include_str!("../../../migrations/0001_profiles_and_tiers.sql"),
-    },
-    Migration {
-        name: "0002_oauth",
-        sql: include_str!("../../../migrations/0002_oauth.sql"),
-    },
-    Migration {
-        name: "0003_actions",
-        sql: include_str!("../../../migrations/0003_actions.sql"),
-    },
+    Migration { name: "0001_profiles_and_tiers", sql: include_str!("../../../migrations/0001_profiles_and_tiers.sql") },
+    Migration { name: "0002_oauth", sql: include_str!("../../../migrations/0002_oauth.sql") },
+    Migration { name: "0003_actions", sql: include_str!("../../../migrations/0003_actions.sql") },
 ];
 
 /// `pg_advisory_xact_lock` key shared by every migrator ("connecto" in ASCII).
@@ -51,20 +42,12 @@ const CREATE_LEDGER: &str = "create table if not exists connector_schema_migrati
 pub async fn run_on(client: &mut tokio_postgres::Client) -> anyhow::Result<Vec<String>> {
     let mut applied = Vec::new();
     for migration in MIGRATIONS {
-        let tx = client
-            .transaction()
+        let tx = client.transaction().await.context("starting a migration transaction")?;
+        tx.execute_typed("select pg_advisory_xact_lock($1)", &[(&LOCK_KEY, Type::INT8)])
             .await
-            .context("starting a migration transaction")?;
-        tx.execute_typed(
-            "select pg_advisory_xact_lock($1)",
-            &[(&LOCK_KEY, Type::INT8)],
-        )
-        .await
-        .context("taking the migration lock")?;
+            .context("taking the migration lock")?;
         // Created under the lock, so concurrent first runs do not race on it.
-        tx.batch_execute(CREATE_LEDGER)
-            .await
-            .context("creating connector_schema_migrations")?;
+        tx.batch_execute(CREATE_LEDGER).await.context("creating connector_schema_migrations")?;
         let done = tx
             .query_typed_opt(
                 "select name from connector_schema_migrations where name = $1",
@@ -77,18 +60,14 @@ pub async fn run_on(client: &mut tokio_postgres::Client) -> anyhow::Result<Vec<S
             tx.commit().await?;
             continue;
         }
-        tx.batch_execute(migration.sql)
-            .await
-            .with_context(|| format!("applying migration {}", migration.name))?;
+        tx.batch_execute(migration.sql).await.with_context(|| format!("applying migration {}", migration.name))?;
         tx.execute_typed(
             "insert into connector_schema_migrations (name) values ($1)",
             &[(&migration.name, Type::TEXT)],
         )
         .await
         .with_context(|| format!("recording migration {}", migration.name))?;
-        tx.commit()
-            .await
-            .with_context(|| format!("committing migration {}", migration.name))?;
+        tx.commit().await.with_context(|| format!("committing migration {}", migration.name))?;
         applied.push(migration.name.to_string());
     }
     Ok(applied)

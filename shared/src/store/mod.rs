@@ -253,10 +253,7 @@ pub struct Receipt {
 impl Receipt {
     /// The keyset cursor that continues a listing after this receipt.
     pub fn cursor(&self) -> ReceiptCursor {
-        ReceiptCursor {
-            created_at: self.created_at,
-            id: self.id,
-        }
+        ReceiptCursor { created_at: self.created_at, id: self.id }
     }
 }
 
@@ -312,9 +309,7 @@ impl ApprovalStatus {
 
     /// Parses a stored name.
     pub fn parse(name: &str) -> Option<ApprovalStatus> {
-        ApprovalStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == name)
+        ApprovalStatus::ALL.into_iter().find(|status| status.as_str() == name)
     }
 }
 
@@ -475,8 +470,7 @@ pub trait Store: Send + Sync {
     // --- authorization requests ---
 
     /// Stores a new authorization request.
-    async fn create_authorization_request(&self, request: &AuthorizationRequest)
-    -> StoreResult<()>;
+    async fn create_authorization_request(&self, request: &AuthorizationRequest) -> StoreResult<()>;
     /// Reads a request; `None` once it has expired.
     async fn get_authorization_request(
         &self,
@@ -484,12 +478,7 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<AuthorizationRequest>>;
     /// Records who logged in; false if the request is gone or expired.
-    async fn set_authorization_request_user(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    async fn set_authorization_request_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Counts a login attempt with `email`; the attempt count so far, `None` if no request.
     async fn record_login_attempt(&self, id: Uuid, email: &str) -> StoreResult<Option<i32>>;
     /// Forgets a finished or abandoned request; false if it was not there.
@@ -500,11 +489,7 @@ pub trait Store: Send + Sync {
     /// Stores a freshly issued code (by hash); [`StoreError::Conflict`] on a duplicate hash.
     async fn create_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Spends a code atomically: exactly one caller ever gets `Redeemed`.
-    async fn redeem_authorization_code(
-        &self,
-        code_hash: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<CodeRedemption>;
+    async fn redeem_authorization_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeRedemption>;
     /// Records the grant a redeemed code produced; false if there is no such code.
     async fn attach_grant_to_code(&self, code_hash: &str, grant_id: Uuid) -> StoreResult<bool>;
 
@@ -520,12 +505,7 @@ pub trait Store: Send + Sync {
     /// Revokes a grant and with it every refresh token; false if not found or already revoked.
     async fn revoke_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
     /// [`Store::revoke_grant`], only if the grant belongs to `user_id`.
-    async fn revoke_grant_for_user(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    async fn revoke_grant_for_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Records use of a grant.
     async fn touch_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
 
@@ -593,12 +573,7 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<Receipt>>;
     /// Sets a receipt's status (e.g. when its approval is decided); false if not found.
-    async fn update_receipt_status(
-        &self,
-        id: Uuid,
-        status: &str,
-        error_code: Option<&str>,
-    ) -> StoreResult<bool>;
+    async fn update_receipt_status(&self, id: Uuid, status: &str, error_code: Option<&str>) -> StoreResult<bool>;
 
     // --- swap approvals ---
 
@@ -612,48 +587,24 @@ pub trait Store: Send + Sync {
     /// Reads one of a user's approvals.
     async fn get_approval(&self, id: Uuid, user_id: Uuid) -> StoreResult<Option<SwapApproval>>;
     /// A user's approvals still waiting for a decision, newest first.
-    async fn list_pending_approvals(
-        &self,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<SwapApproval>>;
+    async fn list_pending_approvals(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<SwapApproval>>;
     /// Approves: moves pending → executing exactly once, however many callers race.
-    async fn claim_approval(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ClaimOutcome>;
+    async fn claim_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome>;
     /// Rejects: moves pending → rejected exactly once.
-    async fn reject_approval(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ClaimOutcome>;
+    async fn reject_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome>;
     /// Records how an executing swap ended; false unless it was executing.
-    async fn finish_approval(
-        &self,
-        id: Uuid,
-        outcome: &ApprovalOutcome,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    async fn finish_approval(&self, id: Uuid, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool>;
 
     // --- notifications and voice ---
 
     /// Raises a notification.
     async fn insert_notification(&self, notification: &Notification) -> StoreResult<()>;
     /// A user's latest notifications, newest first.
-    async fn list_notifications(&self, user_id: Uuid, limit: u32)
-    -> StoreResult<Vec<Notification>>;
+    async fn list_notifications(&self, user_id: Uuid, limit: u32) -> StoreResult<Vec<Notification>>;
     /// Stores a voice handoff ticket.
     async fn create_voice_handoff(&self, handoff: &VoiceHandoff) -> StoreResult<()>;
     /// Uses a ticket: returns it the first time, before expiry; `None` ever after.
-    async fn consume_voice_handoff(
-        &self,
-        id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<VoiceHandoff>>;
+    async fn consume_voice_handoff(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<VoiceHandoff>>;
 }
 
 #[cfg(test)]

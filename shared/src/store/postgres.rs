@@ -28,9 +28,9 @@ use uuid::Uuid;
 
 use super::memory::outcome_columns;
 use super::{
-    ActionContext, ApprovalOutcome, ApprovalStatus, AuthorizationCode, AuthorizationRequest,
-    ClaimOutcome, CodeRedemption, Grant, GrantSummary, Notification, OAuthClient, Profile, Receipt,
-    ReceiptCursor, Rotation, Store, StoreError, StoreResult, SwapApproval, VoiceHandoff,
+    ActionContext, ApprovalOutcome, ApprovalStatus, AuthorizationCode, AuthorizationRequest, ClaimOutcome,
+    CodeRedemption, Grant, GrantSummary, Notification, OAuthClient, Profile, Receipt, ReceiptCursor, Rotation, Store,
+    StoreError, StoreResult, SwapApproval, VoiceHandoff,
 };
 
 /// Connections per pool. A Lambda execution environment serves one request at a time;
@@ -50,9 +50,7 @@ pub struct PgStore {
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The pool's config holds the database password: never print it.
-        f.debug_struct("PgStore")
-            .field("status", &self.pool.status())
-            .finish_non_exhaustive()
+        f.debug_struct("PgStore").field("status", &self.pool.status()).finish_non_exhaustive()
     }
 }
 
@@ -61,11 +59,7 @@ impl PgStore {
     /// connection requires TLS verified against the webpki roots; without, it is plain
     /// (local and tests). `tls` overrides any `sslmode` in the URL.
     pub fn connect(database_url: &str, tls: bool) -> anyhow::Result<PgStore> {
-        let connector = if tls {
-            Some(rustls_connector(None)?)
-        } else {
-            None
-        };
+        let connector = if tls { Some(rustls_connector(None)?) } else { None };
         Self::build(database_url, connector)
     }
 
@@ -77,14 +71,9 @@ impl PgStore {
     }
 
     fn build(database_url: &str, tls: Option<MakeRustlsConnect>) -> anyhow::Result<PgStore> {
-        let mut config: tokio_postgres::Config = database_url
-            .parse()
-            .context("DATABASE_URL is not a valid Postgres connection string")?;
-        config.ssl_mode(if tls.is_some() {
-            SslMode::Require
-        } else {
-            SslMode::Disable
-        });
+        let mut config: tokio_postgres::Config =
+            database_url.parse().context("DATABASE_URL is not a valid Postgres connection string")?;
+        config.ssl_mode(if tls.is_some() { SslMode::Require } else { SslMode::Disable });
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(POOL_TIMEOUT);
         }
@@ -93,9 +82,7 @@ impl PgStore {
         }
         // Fast recycling: a pooled connection is reused unless it is closed; nothing
         // session-level survives between our statements, so there is nothing to reset.
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
         let manager = match tls {
             Some(tls) => Manager::from_config(config, tls, manager_config),
             None => Manager::from_config(config, NoTls, manager_config),
@@ -118,33 +105,23 @@ impl PgStore {
     }
 
     async fn conn(&self) -> StoreResult<Object> {
-        self.pool
-            .get()
-            .await
-            .context("getting a Postgres connection from the pool")
-            .map_err(StoreError::Unexpected)
+        self.pool.get().await.context("getting a Postgres connection from the pool").map_err(StoreError::Unexpected)
     }
 }
 
 fn rustls_connector(extra_roots_pem: Option<&str>) -> anyhow::Result<MakeRustlsConnect> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     if let Some(pem) = extra_roots_pem {
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
             let cert = cert.context("reading the database CA certificate PEM")?;
-            roots
-                .add(cert)
-                .context("adding the database CA certificate")?;
+            roots.add(cert).context("adding the database CA certificate")?;
         }
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .context("configuring TLS for Postgres")?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .context("configuring TLS for Postgres")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
 }
 
@@ -157,11 +134,7 @@ impl From<tokio_postgres::Error> for StoreError {
 /// Maps a unique violation on insert to [`StoreError::Conflict`].
 fn conflict_on_duplicate(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
     move |error| {
-        if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-            StoreError::Conflict(what)
-        } else {
-            error.into()
-        }
+        if error.code() == Some(&SqlState::UNIQUE_VIOLATION) { StoreError::Conflict(what) } else { error.into() }
     }
 }
 
@@ -174,12 +147,8 @@ fn profile_from_row(row: &Row) -> StoreResult<Profile> {
         user_id: row.try_get("id")?,
         email: row.try_get("email")?,
         // Supabase's profiles existed before us; tolerate rows that predate our defaults.
-        tier: row
-            .try_get::<_, Option<String>>("tier")?
-            .unwrap_or_else(|| "free".to_string()),
-        channels: row
-            .try_get::<_, Option<serde_json::Value>>("channels")?
-            .unwrap_or_else(|| serde_json::json!({})),
+        tier: row.try_get::<_, Option<String>>("tier")?.unwrap_or_else(|| "free".to_string()),
+        channels: row.try_get::<_, Option<serde_json::Value>>("channels")?.unwrap_or_else(|| serde_json::json!({})),
     })
 }
 
@@ -218,8 +187,7 @@ fn request_from_row(row: &Row) -> StoreResult<AuthorizationRequest> {
     })
 }
 
-const CODE_COLUMNS: &str =
-    "code_hash, client_id, user_id, redirect_uri, scopes, expires_at, grant_id";
+const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scopes, expires_at, grant_id";
 
 fn code_from_row(row: &Row) -> StoreResult<AuthorizationCode> {
     Ok(AuthorizationCode {
@@ -234,8 +202,7 @@ fn code_from_row(row: &Row) -> StoreResult<AuthorizationCode> {
 }
 
 /// Grant columns qualified with the alias `g`, so they also work in joins.
-const GRANT_COLUMNS: &str =
-    "g.id, g.user_id, g.client_id, g.scopes, g.created_at, g.last_used_at, g.revoked_at";
+const GRANT_COLUMNS: &str = "g.id, g.user_id, g.client_id, g.scopes, g.created_at, g.last_used_at, g.revoked_at";
 
 fn grant_from_row(row: &Row) -> StoreResult<Grant> {
     Ok(Grant {
@@ -281,8 +248,7 @@ fn approval_from_row(row: &Row) -> StoreResult<SwapApproval> {
         grant_id: row.try_get("grant_id")?,
         idempotency_key: row.try_get("idempotency_key")?,
         request: row.try_get("request")?,
-        status: ApprovalStatus::parse(&status)
-            .ok_or_else(|| anyhow!("unknown swap approval status {status:?}"))?,
+        status: ApprovalStatus::parse(&status).ok_or_else(|| anyhow!("unknown swap approval status {status:?}"))?,
         result: row.try_get("result")?,
         error_code: row.try_get("error_code")?,
         receipt_id: row.try_get("receipt_id")?,
@@ -341,10 +307,7 @@ async fn rotate_in(
          where g.id = (select grant_id from connector_refresh_tokens where token_hash = $1) \
          for update"
     );
-    let Some(row) = tx
-        .query_typed_opt(&sql, &[(&presented_hash, Type::TEXT)])
-        .await?
-    else {
+    let Some(row) = tx.query_typed_opt(&sql, &[(&presented_hash, Type::TEXT)]).await? else {
         return Ok(Rotation::NotFound);
     };
     let grant = grant_from_row(&row)?;
@@ -401,11 +364,8 @@ async fn rotate_in(
                 return Ok(Rotation::Reused { grant_id: grant.id });
             }
             // A retry: the successor never reached the client, so it must not stay valid.
-            tx.execute_typed(
-                "delete from connector_refresh_tokens where token_hash = $1",
-                &[(&successor, Type::TEXT)],
-            )
-            .await?;
+            tx.execute_typed("delete from connector_refresh_tokens where token_hash = $1", &[(&successor, Type::TEXT)])
+                .await?;
             Rotation::ReplayWithinGrace { grant }
         }
     };
@@ -417,21 +377,13 @@ async fn rotate_in(
     tx.execute_typed(
         "update connector_refresh_tokens \
          set rotated_at = coalesce(rotated_at, $2), replaced_by = $3 where token_hash = $1",
-        &[
-            (&presented_hash, Type::TEXT),
-            (&now, Type::TIMESTAMPTZ),
-            (&new_hash, Type::TEXT),
-        ],
+        &[(&presented_hash, Type::TEXT), (&now, Type::TIMESTAMPTZ), (&new_hash, Type::TEXT)],
     )
     .await?;
     tx.execute_typed(
         "insert into connector_refresh_tokens (token_hash, grant_id, expires_at) \
          values ($1, $2, $3)",
-        &[
-            (&new_hash, Type::TEXT),
-            (&grant_id, Type::UUID),
-            (&new_expires_at, Type::TIMESTAMPTZ),
-        ],
+        &[(&new_hash, Type::TEXT), (&grant_id, Type::UUID), (&new_expires_at, Type::TIMESTAMPTZ)],
     )
     .await
     .map_err(conflict_on_duplicate("refresh token"))?;
@@ -465,11 +417,7 @@ impl Store for PgStore {
 
     async fn get_profile(&self, user_id: Uuid) -> StoreResult<Option<Profile>> {
         let sql = format!("select {PROFILE_COLUMNS} from profiles where id = $1");
-        let row = self
-            .conn()
-            .await?
-            .query_typed_opt(&sql, &[(&user_id, Type::UUID)])
-            .await?;
+        let row = self.conn().await?.query_typed_opt(&sql, &[(&user_id, Type::UUID)]).await?;
         row.as_ref().map(profile_from_row).transpose()
     }
 
@@ -489,10 +437,7 @@ impl Store for PgStore {
         let row = self
             .conn()
             .await?
-            .query_typed_opt(
-                "select tools from connector_tier_tools where tier = $1",
-                &[(&tier, Type::TEXT)],
-            )
+            .query_typed_opt("select tools from connector_tier_tools where tier = $1", &[(&tier, Type::TEXT)])
             .await?;
         match row {
             Some(row) => Ok(row.try_get("tools")?),
@@ -530,11 +475,7 @@ impl Store for PgStore {
             "select {CLIENT_COLUMNS} from connector_oauth_clients \
              where id = $1 and deleted_at is null"
         );
-        let row = self
-            .conn()
-            .await?
-            .query_typed_opt(&sql, &[(&id, Type::TEXT)])
-            .await?;
+        let row = self.conn().await?.query_typed_opt(&sql, &[(&id, Type::TEXT)]).await?;
         row.as_ref().map(client_from_row).transpose()
     }
 
@@ -543,10 +484,7 @@ impl Store for PgStore {
             "select {CLIENT_COLUMNS} from connector_oauth_clients \
              where deleted_at is null order by created_at, id"
         );
-        rows(
-            self.conn().await?.query_typed(&sql, &[]).await?,
-            client_from_row,
-        )
+        rows(self.conn().await?.query_typed(&sql, &[]).await?, client_from_row)
     }
 
     async fn rotate_client_secret(
@@ -564,11 +502,7 @@ impl Store for PgStore {
                  previous_secret_hash = case when $3 is null then null else secret_hash end, \
                  previous_secret_expires_at = $3, secret_hash = $2 \
                  where id = $1 and deleted_at is null",
-                &[
-                    (&id, Type::TEXT),
-                    (&new_secret_hash, Type::TEXT),
-                    (&keep_previous_until, Type::TIMESTAMPTZ),
-                ],
+                &[(&id, Type::TEXT), (&new_secret_hash, Type::TEXT), (&keep_previous_until, Type::TIMESTAMPTZ)],
             )
             .await?;
         Ok(updated == 1)
@@ -597,24 +531,15 @@ impl Store for PgStore {
         )
         .await?;
         // In-flight flows of a deleted client cannot finish.
-        tx.execute_typed(
-            "delete from connector_authorization_requests where client_id = $1",
-            &[(&id, Type::TEXT)],
-        )
-        .await?;
-        tx.execute_typed(
-            "delete from connector_authorization_codes where client_id = $1",
-            &[(&id, Type::TEXT)],
-        )
-        .await?;
+        tx.execute_typed("delete from connector_authorization_requests where client_id = $1", &[(&id, Type::TEXT)])
+            .await?;
+        tx.execute_typed("delete from connector_authorization_codes where client_id = $1", &[(&id, Type::TEXT)])
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn create_authorization_request(
-        &self,
-        request: &AuthorizationRequest,
-    ) -> StoreResult<()> {
+    async fn create_authorization_request(&self, request: &AuthorizationRequest) -> StoreResult<()> {
         let sql = format!(
             "insert into connector_authorization_requests ({REQUEST_COLUMNS}) \
              select $1, c.id, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
@@ -657,31 +582,18 @@ impl Store for PgStore {
             "select {REQUEST_COLUMNS} from connector_authorization_requests \
              where id = $1 and expires_at > $2"
         );
-        let row = self
-            .conn()
-            .await?
-            .query_typed_opt(&sql, &[(&id, Type::UUID), (&now, Type::TIMESTAMPTZ)])
-            .await?;
+        let row = self.conn().await?.query_typed_opt(&sql, &[(&id, Type::UUID), (&now, Type::TIMESTAMPTZ)]).await?;
         row.as_ref().map(request_from_row).transpose()
     }
 
-    async fn set_authorization_request_user(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    async fn set_authorization_request_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
         let updated = self
             .conn()
             .await?
             .execute_typed(
                 "update connector_authorization_requests set user_id = $2 \
                  where id = $1 and expires_at > $3",
-                &[
-                    (&id, Type::UUID),
-                    (&user_id, Type::UUID),
-                    (&now, Type::TIMESTAMPTZ),
-                ],
+                &[(&id, Type::UUID), (&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ)],
             )
             .await?;
         Ok(updated == 1)
@@ -708,10 +620,7 @@ impl Store for PgStore {
         let deleted = self
             .conn()
             .await?
-            .execute_typed(
-                "delete from connector_authorization_requests where id = $1",
-                &[(&id, Type::UUID)],
-            )
+            .execute_typed("delete from connector_authorization_requests where id = $1", &[(&id, Type::UUID)])
             .await?;
         Ok(deleted == 1)
     }
@@ -746,11 +655,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn redeem_authorization_code(
-        &self,
-        code_hash: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<CodeRedemption> {
+    async fn redeem_authorization_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeRedemption> {
         let client = self.conn().await?;
         // The WHERE clause is the single-use guarantee: of concurrent redeemers, the row
         // lock lets one update and the others re-check `used_at is null` and match nothing.
@@ -759,8 +664,7 @@ impl Store for PgStore {
              where code_hash = $1 and used_at is null and expires_at > $2 \
              returning {CODE_COLUMNS}"
         );
-        let params: &[(&(dyn ToSql + Sync), Type)] =
-            &[(&code_hash, Type::TEXT), (&now, Type::TIMESTAMPTZ)];
+        let params: &[(&(dyn ToSql + Sync), Type)] = &[(&code_hash, Type::TEXT), (&now, Type::TIMESTAMPTZ)];
         if let Some(row) = client.query_typed_opt(&sql, params).await? {
             return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
         }
@@ -777,9 +681,7 @@ impl Store for PgStore {
         let used_at: Option<DateTime<Utc>> = row.try_get("used_at")?;
         // A replay is reported as such even after expiry, so the caller still revokes.
         Ok(match used_at {
-            Some(_) => CodeRedemption::AlreadyUsed {
-                grant_id: row.try_get("grant_id")?,
-            },
+            Some(_) => CodeRedemption::AlreadyUsed { grant_id: row.try_get("grant_id")? },
             None => CodeRedemption::Expired,
         })
     }
@@ -828,11 +730,7 @@ impl Store for PgStore {
 
     async fn get_grant(&self, id: Uuid) -> StoreResult<Option<Grant>> {
         let sql = format!("select {GRANT_COLUMNS} from connector_grants g where g.id = $1");
-        let row = self
-            .conn()
-            .await?
-            .query_typed_opt(&sql, &[(&id, Type::UUID)])
-            .await?;
+        let row = self.conn().await?.query_typed_opt(&sql, &[(&id, Type::UUID)]).await?;
         row.as_ref().map(grant_from_row).transpose()
     }
 
@@ -843,17 +741,8 @@ impl Store for PgStore {
              where g.user_id = $1 and g.revoked_at is null \
              order by g.created_at desc, g.id desc"
         );
-        let found = self
-            .conn()
-            .await?
-            .query_typed(&sql, &[(&user_id, Type::UUID)])
-            .await?;
-        rows(found, |row| {
-            Ok(GrantSummary {
-                grant: grant_from_row(row)?,
-                client_name: row.try_get("client_name")?,
-            })
-        })
+        let found = self.conn().await?.query_typed(&sql, &[(&user_id, Type::UUID)]).await?;
+        rows(found, |row| Ok(GrantSummary { grant: grant_from_row(row)?, client_name: row.try_get("client_name")? }))
     }
 
     async fn revoke_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
@@ -869,23 +758,14 @@ impl Store for PgStore {
         Ok(updated == 1)
     }
 
-    async fn revoke_grant_for_user(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    async fn revoke_grant_for_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
         let updated = self
             .conn()
             .await?
             .execute_typed(
                 "update connector_grants set revoked_at = $3 \
                  where id = $1 and user_id = $2 and revoked_at is null",
-                &[
-                    (&id, Type::UUID),
-                    (&user_id, Type::UUID),
-                    (&now, Type::TIMESTAMPTZ),
-                ],
+                &[(&id, Type::UUID), (&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ)],
             )
             .await?;
         Ok(updated == 1)
@@ -913,11 +793,7 @@ impl Store for PgStore {
             .execute_typed(
                 "insert into connector_refresh_tokens (token_hash, grant_id, expires_at) \
                  values ($1, $2, $3)",
-                &[
-                    (&token_hash, Type::TEXT),
-                    (&grant_id, Type::UUID),
-                    (&expires_at, Type::TIMESTAMPTZ),
-                ],
+                &[(&token_hash, Type::TEXT), (&grant_id, Type::UUID), (&expires_at, Type::TIMESTAMPTZ)],
             )
             .await
             .map_err(|error| match error.code() {
@@ -959,11 +835,7 @@ impl Store for PgStore {
                  from connector_refresh_tokens t \
                  where t.token_hash = $1 and g.id = t.grant_id and g.client_id = $2 \
                  returning g.id",
-                &[
-                    (&token_hash, Type::TEXT),
-                    (&client_id, Type::TEXT),
-                    (&now, Type::TIMESTAMPTZ),
-                ],
+                &[(&token_hash, Type::TEXT), (&client_id, Type::TEXT), (&now, Type::TIMESTAMPTZ)],
             )
             .await?;
         match row {
@@ -1000,11 +872,7 @@ impl Store for PgStore {
                  left join profiles p on p.id = g.user_id \
                  left join connector_tier_tools t on t.tier = coalesce(p.tier::text, 'free') \
                  where g.id = $1 and g.user_id = $2",
-                &[
-                    (&grant_id, Type::UUID),
-                    (&user_id, Type::UUID),
-                    (&now, Type::TIMESTAMPTZ),
-                ],
+                &[(&grant_id, Type::UUID), (&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ)],
             )
             .await?;
         let Some(row) = row else {
@@ -1032,8 +900,7 @@ impl Store for PgStore {
         let tools: Vec<Option<&str>> = receipts.iter().map(|r| r.mcp_tool.as_deref()).collect();
         let digests: Vec<&str> = receipts.iter().map(|r| r.args_digest.as_str()).collect();
         let statuses: Vec<&str> = receipts.iter().map(|r| r.status.as_str()).collect();
-        let error_codes: Vec<Option<&str>> =
-            receipts.iter().map(|r| r.error_code.as_deref()).collect();
+        let error_codes: Vec<Option<&str>> = receipts.iter().map(|r| r.error_code.as_deref()).collect();
         let latencies: Vec<Option<i64>> = receipts.iter().map(|r| r.upstream_latency_ms).collect();
         let request_ids: Vec<&str> = receipts.iter().map(|r| r.request_id.as_str()).collect();
         let approval_ids: Vec<Option<Uuid>> = receipts.iter().map(|r| r.approval_id).collect();
@@ -1067,14 +934,8 @@ impl Store for PgStore {
     }
 
     async fn get_receipt(&self, id: Uuid, user_id: Uuid) -> StoreResult<Option<Receipt>> {
-        let sql = format!(
-            "select {RECEIPT_COLUMNS} from connector_receipts where id = $1 and user_id = $2"
-        );
-        let row = self
-            .conn()
-            .await?
-            .query_typed_opt(&sql, &[(&id, Type::UUID), (&user_id, Type::UUID)])
-            .await?;
+        let sql = format!("select {RECEIPT_COLUMNS} from connector_receipts where id = $1 and user_id = $2");
+        let row = self.conn().await?.query_typed_opt(&sql, &[(&id, Type::UUID), (&user_id, Type::UUID)]).await?;
         row.as_ref().map(receipt_from_row).transpose()
     }
 
@@ -1093,9 +954,7 @@ impl Store for PgStore {
                     "select {RECEIPT_COLUMNS} from connector_receipts where user_id = $1 \
                      order by created_at desc, id desc limit $2"
                 );
-                client
-                    .query_typed(&sql, &[(&user_id, Type::UUID), (&limit, Type::INT8)])
-                    .await?
+                client.query_typed(&sql, &[(&user_id, Type::UUID), (&limit, Type::INT8)]).await?
             }
             Some(cursor) => {
                 let sql = format!(
@@ -1119,22 +978,13 @@ impl Store for PgStore {
         rows(found, receipt_from_row)
     }
 
-    async fn update_receipt_status(
-        &self,
-        id: Uuid,
-        status: &str,
-        error_code: Option<&str>,
-    ) -> StoreResult<bool> {
+    async fn update_receipt_status(&self, id: Uuid, status: &str, error_code: Option<&str>) -> StoreResult<bool> {
         let updated = self
             .conn()
             .await?
             .execute_typed(
                 "update connector_receipts set status = $2, error_code = $3 where id = $1",
-                &[
-                    (&id, Type::UUID),
-                    (&status, Type::TEXT),
-                    (&error_code, Type::TEXT),
-                ],
+                &[(&id, Type::UUID), (&status, Type::TEXT), (&error_code, Type::TEXT)],
             )
             .await?;
         Ok(updated == 1)
@@ -1189,13 +1039,7 @@ impl Store for PgStore {
                 return Ok((created, true));
             }
             let existing = tx
-                .query_typed_opt(
-                    &holder,
-                    &[
-                        (&approval.user_id, Type::UUID),
-                        (&approval.idempotency_key, Type::TEXT),
-                    ],
-                )
+                .query_typed_opt(&holder, &[(&approval.user_id, Type::UUID), (&approval.idempotency_key, Type::TEXT)])
                 .await?;
             let Some(row) = existing else { continue };
             let existing = approval_from_row(&row)?;
@@ -1222,58 +1066,29 @@ impl Store for PgStore {
             "select {APPROVAL_COLUMNS} from connector_swap_approvals \
              where id = $1 and user_id = $2"
         );
-        let row = self
-            .conn()
-            .await?
-            .query_typed_opt(&sql, &[(&id, Type::UUID), (&user_id, Type::UUID)])
-            .await?;
+        let row = self.conn().await?.query_typed_opt(&sql, &[(&id, Type::UUID), (&user_id, Type::UUID)]).await?;
         row.as_ref().map(approval_from_row).transpose()
     }
 
-    async fn list_pending_approvals(
-        &self,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<SwapApproval>> {
+    async fn list_pending_approvals(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<SwapApproval>> {
         let sql = format!(
             "select {APPROVAL_COLUMNS} from connector_swap_approvals \
              where user_id = $1 and status = 'pending_approval' and expires_at > $2 \
              order by created_at desc, id desc"
         );
-        let found = self
-            .conn()
-            .await?
-            .query_typed(&sql, &[(&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ)])
-            .await?;
+        let found = self.conn().await?.query_typed(&sql, &[(&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ)]).await?;
         rows(found, approval_from_row)
     }
 
-    async fn claim_approval(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ClaimOutcome> {
-        self.decide_approval(id, user_id, now, ApprovalStatus::Executing)
-            .await
+    async fn claim_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
+        self.decide_approval(id, user_id, now, ApprovalStatus::Executing).await
     }
 
-    async fn reject_approval(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ClaimOutcome> {
-        self.decide_approval(id, user_id, now, ApprovalStatus::Rejected)
-            .await
+    async fn reject_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
+        self.decide_approval(id, user_id, now, ApprovalStatus::Rejected).await
     }
 
-    async fn finish_approval(
-        &self,
-        id: Uuid,
-        outcome: &ApprovalOutcome,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    async fn finish_approval(&self, id: Uuid, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool> {
         let (status, result, error_code, receipt_id) = outcome_columns(outcome);
         let updated = self
             .conn()
@@ -1319,23 +1134,13 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn list_notifications(
-        &self,
-        user_id: Uuid,
-        limit: u32,
-    ) -> StoreResult<Vec<Notification>> {
+    async fn list_notifications(&self, user_id: Uuid, limit: u32) -> StoreResult<Vec<Notification>> {
         let sql = format!(
             "select {NOTIFICATION_COLUMNS} from connector_notifications where user_id = $1 \
              order by created_at desc, id desc limit $2"
         );
-        let found = self
-            .conn()
-            .await?
-            .query_typed(
-                &sql,
-                &[(&user_id, Type::UUID), (&i64::from(limit), Type::INT8)],
-            )
-            .await?;
+        let found =
+            self.conn().await?.query_typed(&sql, &[(&user_id, Type::UUID), (&i64::from(limit), Type::INT8)]).await?;
         rows(found, notification_from_row)
     }
 
@@ -1363,21 +1168,13 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn consume_voice_handoff(
-        &self,
-        id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<VoiceHandoff>> {
+    async fn consume_voice_handoff(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<VoiceHandoff>> {
         let sql = format!(
             "update connector_voice_handoffs set consumed_at = $2 \
              where id = $1 and consumed_at is null and expires_at > $2 \
              returning {HANDOFF_COLUMNS}"
         );
-        let row = self
-            .conn()
-            .await?
-            .query_typed_opt(&sql, &[(&id, Type::UUID), (&now, Type::TIMESTAMPTZ)])
-            .await?;
+        let row = self.conn().await?.query_typed_opt(&sql, &[(&id, Type::UUID), (&now, Type::TIMESTAMPTZ)]).await?;
         row.as_ref().map(handoff_from_row).transpose()
     }
 }
@@ -1393,12 +1190,8 @@ impl PgStore {
         to: ApprovalStatus,
     ) -> StoreResult<ClaimOutcome> {
         let client = self.conn().await?;
-        let params: &[(&(dyn ToSql + Sync), Type)] = &[
-            (&id, Type::UUID),
-            (&user_id, Type::UUID),
-            (&now, Type::TIMESTAMPTZ),
-            (&to.as_str(), Type::TEXT),
-        ];
+        let params: &[(&(dyn ToSql + Sync), Type)] =
+            &[(&id, Type::UUID), (&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ), (&to.as_str(), Type::TEXT)];
         let decide = format!(
             "update connector_swap_approvals set status = $4, decided_at = $3 \
              where id = $1 and user_id = $2 and status = 'pending_approval' and expires_at > $3 \
@@ -1411,11 +1204,7 @@ impl PgStore {
         let expire = "update connector_swap_approvals set status = 'expired', decided_at = $3 \
              where id = $1 and user_id = $2 and status = 'pending_approval' \
              and expires_at <= $3 returning id";
-        if client
-            .query_typed_opt(expire, &params[..3])
-            .await?
-            .is_some()
-        {
+        if client.query_typed_opt(expire, &params[..3]).await?.is_some() {
             return Ok(ClaimOutcome::Expired);
         }
         let current = format!(
