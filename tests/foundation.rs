@@ -125,7 +125,7 @@ async fn the_function_reads_its_secrets_from_secrets_manager() {
         "SIGNING_KEYS": keys,
         "MCP_JWT_SECRET": "from-secrets-manager-0123456789abcdef",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
-        "TURNSTILE_SECRET_KEY": "1x0000000000000000000000000000000AA",
+        "TURNSTILE_SECRET_KEY": "0x4AAAAAAAtest-turnstile-secret",
         "ADMIN_TOKEN": "from-secrets-manager-admin-0123456789",
         "SUPABASE_ANON_KEY": "anon",
         "SUPABASE_JWT_SECRET": "from-secrets-manager-supabase-0123456789",
@@ -350,4 +350,39 @@ async fn a_panicking_handler_becomes_a_500_and_the_process_keeps_serving() {
     let (status, body, _) = call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn every_function_crate_is_registered_and_serves_exactly_its_declared_routes() {
+    let functions_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let mut crates: Vec<String> =
+        std::fs::read_dir(&functions_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    crates.sort();
+    let mut registered: Vec<String> = shared::http::FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
+    registered.sort();
+    assert_eq!(crates, registered, "functions/ and shared::http::FUNCTIONS disagree");
+
+    let config = Config::from_sources(Mode::Local { port: 3000 }, &Default::default(), &Default::default()).unwrap();
+    let state = shared::AppState::with_store(config, Arc::new(MemoryStore::new()));
+    for function in shared::http::FUNCTIONS {
+        let main = std::fs::read_to_string(functions_dir.join(function.name).join("src/main.rs")).unwrap();
+        assert!(main.contains("shared::lambda::serve("), "{}: main.rs must only serve its fragment", function.name);
+        let alone = shared::http::finish((function.fragment)(state.clone()));
+        for (method, path) in function.routes {
+            let concrete = path.replace("{id}", "chatgpt-x").replace("{grant_id}", &uuid::Uuid::nil().to_string());
+            let request = Request::builder().method(*method).uri(&concrete).body(Body::empty()).unwrap();
+            let (status, body, _) = call(&alone, request).await;
+            assert!(
+                status != StatusCode::NOT_FOUND
+                    || body["error"] != "not_found"
+                    || body["message"] != "no route for this path",
+                "{} does not serve {method} {path}",
+                function.name
+            );
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{} does not serve {method} {path}", function.name);
+        }
+        // A route of another function is not served here.
+        let (status, _, _) = call(&alone, Request::get("/no/such/route").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
 }

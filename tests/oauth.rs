@@ -296,7 +296,9 @@ async fn a_magic_link_completes_the_sign_in_in_the_same_browser_only() {
 
 #[tokio::test]
 async fn supabase_can_verify_the_turnstile_token_instead_of_the_connector() {
-    let app = spawn_app(Arc::new(MemoryStore::new()), Options { supabase_verifies_captcha: true }).await;
+    let app =
+        spawn_app(Arc::new(MemoryStore::new()), Options { supabase_verifies_captcha: true, ..Options::default() })
+            .await;
     let gpt = gpt(&app).await;
     let (tokens, _) = link(&app, &gpt, &unique_email()).await;
     assert_eq!(get_profile(&app, tokens.access_token().secret()).await.0, 200);
@@ -557,4 +559,77 @@ async fn discovery_documents_name_the_endpoints_and_keys() {
     let jwks: Value =
         reqwest::get(format!("{}/.well-known/jwks.json", app.base_url)).await.unwrap().json().await.unwrap();
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+}
+
+#[tokio::test]
+async fn connector_serve_links_the_dev_account_offline_with_the_printed_code() {
+    let served = connector_tests::serve::start(&[("RUST_LOG".into(), "info".into())]).await;
+    let base = &served.base_url;
+    let secret = served.banner_secret().to_owned();
+    let redirect = format!("{base}/dev/oauth/callback");
+    let mut browser = Browser::default();
+    let authorize = format!(
+        "{base}/oauth/chatgpt/authorize?response_type=code&client_id=chatgpt-dev&state=local&scope=profile&redirect_uri={}",
+        redirect.replace(':', "%3A").replace('/', "%2F")
+    );
+    let to_login = browser.get(&authorize).await;
+    assert_eq!(to_login.status, 303, "{}", to_login.body);
+    let login = browser.get(&format!("{base}{}", to_login.location.unwrap())).await;
+    // No Turnstile token: the widget could not load offline, and local test keys allow that.
+    let code_page = browser
+        .post_form(
+            &format!("{base}/oauth/chatgpt/login"),
+            &[("request", &login.field("request")), ("csrf", &login.field("csrf")), ("email", "dev@dexter.local")],
+        )
+        .await;
+    assert_eq!(code_page.status, 200, "{}", code_page.body);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = served.raw_logs();
+    let code = logs
+        .lines()
+        .find_map(|l| l.strip_prefix("[dev login] one-time code for dev@dexter.local: "))
+        .expect("the code is printed locally")
+        .trim()
+        .to_owned();
+    let to_consent = browser
+        .post_form(
+            &format!("{base}/oauth/chatgpt/callback"),
+            &[("request", &login.field("request")), ("csrf", &login.field("csrf")), ("code", &code)],
+        )
+        .await;
+    let consent = browser.get(&format!("{base}{}", to_consent.location.expect("to consent"))).await;
+    assert_eq!(consent.status, 200, "the seeded dev user has the ChatGPT channel on: {}", consent.body);
+    let back = browser
+        .post_form(
+            &format!("{base}/oauth/chatgpt/consent"),
+            &[("request", &consent.field("request")), ("csrf", &consent.field("csrf")), ("decision", "allow")],
+        )
+        .await;
+    let code = back.redirect_param("code").expect("a code");
+    let landing = browser.get(back.location.as_deref().unwrap()).await;
+    assert!(landing.body.contains(&code), "the dev callback page shows the code");
+
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{base}/oauth/chatgpt/token"))
+        .basic_auth("chatgpt-dev", Some(&secret))
+        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &redirect)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().expect("an access token");
+    let profile: Value = reqwest::Client::new()
+        .get(format!("{base}/connector/chatgpt/get_profile"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["user_id"], "00000000-0000-4000-8000-00000000d3e7");
+    assert!(!served.raw_logs().contains(access), "an access token reached the logs");
+    assert!(!served.raw_logs().contains(tokens["refresh_token"].as_str().unwrap()));
 }

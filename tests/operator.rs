@@ -244,7 +244,7 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(first.body["client_id"], chosen.as_str());
     assert_eq!(first.body["scopes"], json!(["wallet:read"]));
     let again = admin(&app, Method::POST, "/oauth/clients", Some(body.clone())).await;
-    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.raw);
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.raw);
     assert!(again.raw.contains("already exists"), "{}", again.raw);
     let gone = admin(&app, Method::DELETE, &format!("/oauth/clients/{chosen}"), None).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);

@@ -31,7 +31,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let client_secret = seed_dev_account(&state).await?;
     print_banner(&state.config, port, storage, &client_secret);
 
-    let app = shared::http::finish(shared::http::all_routes(state));
+    let app = shared::http::finish(shared::http::all_routes(state).merge(dev_callback_router()));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -95,4 +95,30 @@ fn print_banner(config: &Config, port: u16, storage: &str, client_secret: &str) 
          \x20 Scopes              mcp:invoke wallet:read profile\n\n\
          Health {base}/healthz   JWKS {base}/.well-known/jwks.json\n"
     );
+}
+
+/// Where the dev client's third redirect URI lands: shows the code and the curl command
+/// that exchanges it, so the whole OAuth flow can be tried locally without ChatGPT.
+fn dev_callback_router() -> axum::Router {
+    use axum::extract::Query;
+    use axum::response::Html;
+    use std::collections::HashMap;
+
+    axum::Router::new().route(
+        "/dev/oauth/callback",
+        axum::routing::get(|Query(params): Query<HashMap<String, String>>| async move {
+            let escape = shared::oauth::pages::escape;
+            let body = match (params.get("code"), params.get("error")) {
+                (Some(code), _) => format!(
+                    "<h1>Linked</h1><p>ChatGPT would now exchange this code (valid 10 minutes, once):</p>\
+                     <pre>curl -s -u {DEV_CLIENT_ID}:$CLIENT_SECRET \\\n  -d grant_type=authorization_code \\\n  \
+                     -d code={} \\\n  -d redirect_uri=$BASE/dev/oauth/callback \\\n  $BASE/oauth/chatgpt/token</pre>",
+                    escape(code)
+                ),
+                (None, Some(error)) => format!("<h1>Not linked</h1><p>error: <code>{}</code></p>", escape(error)),
+                _ => "<h1>Nothing to show</h1>".to_owned(),
+            };
+            Html(format!("<!doctype html><meta charset=utf-8><title>dev callback</title><main>{body}</main>"))
+        }),
+    )
 }

@@ -49,6 +49,8 @@ pub struct Config {
     pub admin_token: SecretString,
     /// `NEXT_PUBLIC_ENABLE_VOICE`: whether `handoff_voice` may hand out links.
     pub enable_voice: bool,
+    /// Dexter Voice's page that receives a handoff (`VOICE_URL`).
+    pub voice_url: String,
 }
 
 #[derive(Clone, Debug)]
@@ -64,6 +66,57 @@ pub struct McpConfig {
     pub url: Option<String>,
     /// The HS256 secret dexter-mcp verifies our per-call JWTs with.
     pub jwt_secret: SecretString,
+    /// Which published MCP tool each logical tool is (`MCP_TOOL_NAMES`).
+    pub tools: ToolNames,
+    /// How long one action waits for dexter-mcp (`MCP_TIMEOUT_MS`, default 10 s, at most
+    /// 25 s so an action answers before API Gateway's 29 s).
+    pub deadline: std::time::Duration,
+}
+
+/// The MCP tools the actions use, by the product document's names (toolset prefix
+/// included), mapped to the names the MCP server publishes. dexter-mcp publishes them
+/// bare (`wallet/list_my_wallets` is `list_my_wallets`); `MCP_TOOL_NAMES` (a JSON object)
+/// overrides any of them without a code change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolNames(std::collections::BTreeMap<String, String>);
+
+impl ToolNames {
+    /// The logical tools and their default published names.
+    pub const DEFAULTS: [(&'static str, &'static str); 8] = [
+        ("wallet/list_my_wallets", "list_my_wallets"),
+        ("solana_list_balances", "solana_list_balances"),
+        ("solana_resolve_token", "solana_resolve_token"),
+        ("solana_swap_preview", "solana_swap_preview"),
+        ("solana_swap_execute", "solana_swap_execute"),
+        ("general/alerts_list", "alerts_list"),
+        ("general/alerts_create", "alerts_create"),
+        ("general/search", "search"),
+    ];
+
+    pub fn parse(overrides: Option<&str>) -> Result<ToolNames, ConfigError> {
+        let mut names: std::collections::BTreeMap<String, String> =
+            Self::DEFAULTS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        if let Some(text) = overrides {
+            let malformed = |reason: String| ConfigError::Malformed { name: "MCP_TOOL_NAMES", reason };
+            let given: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
+                .map_err(|e| malformed(format!("expected a JSON object of strings ({e})")))?;
+            for (logical, published) in given {
+                if !names.contains_key(&logical) {
+                    return Err(malformed(format!("unknown tool {logical:?}")));
+                }
+                if published.is_empty() {
+                    return Err(malformed(format!("empty name for {logical:?}")));
+                }
+                names.insert(logical, published);
+            }
+        }
+        Ok(ToolNames(names))
+    }
+
+    /// The published name of a logical tool.
+    pub fn published<'a>(&'a self, logical: &'a str) -> &'a str {
+        self.0.get(logical).map(String::as_str).unwrap_or(logical)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -183,8 +236,23 @@ impl Config {
             None if local.is_some() => None,
             None => return Err(ConfigError::Missing("MCP_URL")),
         };
-        let mcp =
-            McpConfig { url: mcp_url, jwt_secret: required_secret("MCP_JWT_SECRET", local.map(|_| random_secret()))? };
+        let mcp = McpConfig {
+            url: mcp_url,
+            jwt_secret: required_secret("MCP_JWT_SECRET", local.map(|_| random_secret()))?,
+            tools: ToolNames::parse(var("MCP_TOOL_NAMES").as_deref())?,
+            deadline: match var("MCP_TIMEOUT_MS") {
+                None => std::time::Duration::from_secs(10),
+                Some(text) => match text.parse::<u64>() {
+                    Ok(ms) if (100..=25_000).contains(&ms) => std::time::Duration::from_millis(ms),
+                    _ => {
+                        return Err(ConfigError::Malformed {
+                            name: "MCP_TIMEOUT_MS",
+                            reason: "expected milliseconds between 100 and 25000".into(),
+                        });
+                    }
+                },
+            },
+        };
         if mcp.jwt_secret.expose_secret().len() < 32 {
             return Err(ConfigError::Malformed {
                 name: "MCP_JWT_SECRET",
@@ -233,6 +301,13 @@ impl Config {
         };
         let supabase_jwt_secret = required_secret("SUPABASE_JWT_SECRET", local.map(|_| random_secret()))?;
 
+        if local.is_none() && turnstile.secret.expose_secret() == TURNSTILE_TEST_SECRET {
+            return Err(ConfigError::Malformed {
+                name: "TURNSTILE_SECRET_KEY",
+                reason: "Cloudflare's always-pass test secret is for local runs only".into(),
+            });
+        }
+
         let admin_token = required_secret("ADMIN_TOKEN", local.map(|_| random_secret()))?;
         if admin_token.expose_secret().len() < 32 {
             return Err(ConfigError::Malformed {
@@ -256,6 +331,10 @@ impl Config {
             supabase_jwt_secret,
             admin_token,
             enable_voice,
+            voice_url: match var("VOICE_URL") {
+                Some(url) => parse_url("VOICE_URL", &url)?,
+                None => "https://dexter.cash/voice".into(),
+            },
         })
     }
 }
@@ -381,6 +460,14 @@ mod tests {
         secrets.insert("DATABASE_URL", "postgres://from-secrets-manager/db");
         let config = Config::from_sources(Mode::Lambda, &lambda_env(), &secrets).unwrap();
         assert_eq!(config.database.unwrap().url.expose_secret(), "postgres://from-secrets-manager/db");
+    }
+
+    #[test]
+    fn a_deployment_refuses_turnstiles_always_pass_test_secret() {
+        let mut env = lambda_env();
+        env.insert("TURNSTILE_SECRET_KEY".into(), TURNSTILE_TEST_SECRET.into());
+        let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap_err().to_string();
+        assert!(err.contains("TURNSTILE_SECRET_KEY is malformed"), "{err}");
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("no route for this path")]
     NotFound,
+    /// The route exists but the thing it names does not.
+    #[error("{0}")]
+    Missing(&'static str),
     #[error("this route does not accept that method")]
     MethodNotAllowed,
     #[error("{message}")]
@@ -47,6 +50,10 @@ pub enum ApiError {
         /// `invalid_client` with HTTP Basic answers 401 with a `Basic` challenge.
         basic_challenge: bool,
     },
+    /// The MCP upstream failed (502) or timed out (504). The receipts recording the
+    /// failure travel with it.
+    #[error("{message}")]
+    Upstream { status: u16, code: &'static str, message: String, receipt_ids: Vec<uuid::Uuid> },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -79,12 +86,13 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::Missing(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Upstream { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
             ApiError::OAuth { code: "invalid_client", .. } => StatusCode::UNAUTHORIZED,
             ApiError::OAuth { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -98,12 +106,13 @@ impl ApiError {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::Missing(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unauthorized { code, .. } => code,
             ApiError::Forbidden { code, .. } => code,
             ApiError::ServiceUnavailable(_) => "service_unavailable",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Upstream { code, .. } => code,
             ApiError::OAuth { code, .. } => code,
             ApiError::Unexpected(_) => "internal_error",
         }
@@ -126,6 +135,8 @@ pub struct ErrorBody {
     pub message: String,
     /// OAuth endpoints also carry RFC 6749's `error_description` (same text).
     pub oauth: bool,
+    /// Receipts written for the failed action, so ChatGPT can cite them.
+    pub receipt_ids: Vec<uuid::Uuid>,
 }
 
 impl ErrorBody {
@@ -134,6 +145,9 @@ impl ErrorBody {
         let mut body = serde_json::json!({ "error": self.error, "message": self.message, "request_id": request_id });
         if self.oauth {
             body["error_description"] = serde_json::Value::String(self.message.clone());
+        }
+        if !self.receipt_ids.is_empty() {
+            body["receipt_ids"] = serde_json::json!(self.receipt_ids);
         }
         body.to_string()
     }
@@ -149,6 +163,10 @@ impl IntoResponse for ApiError {
             error: self.code(),
             message: self.public_message(),
             oauth: matches!(self, ApiError::OAuth { .. }),
+            receipt_ids: match &self {
+                ApiError::Upstream { receipt_ids, .. } => receipt_ids.clone(),
+                _ => Vec::new(),
+            },
         };
         let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body.render("")).into_response();
         if let ApiError::Unauthorized { code, .. } = &self {

@@ -14,6 +14,7 @@ pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod lambda;
+pub mod mcp;
 pub mod oauth;
 pub mod operator;
 pub mod secrets;

@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::Config;
 use crate::identity::{self, IdentityProvider};
+use crate::mcp::McpClient;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::PgStore;
@@ -22,6 +23,8 @@ pub struct AppState {
     /// Signs people in during the OAuth flow (Supabase Auth, or the dev provider locally).
     pub identity: Arc<dyn IdentityProvider>,
     pub turnstile: Turnstile,
+    /// dexter-mcp (or the sandbox), `None` only when no MCP server is configured.
+    pub mcp: Option<McpClient>,
 }
 
 impl AppState {
@@ -45,6 +48,11 @@ impl AppState {
             .expect("the HTTP client's fixed settings are valid");
         let identity = identity::from_config(&config, http.clone());
         let turnstile = Turnstile::new(config.turnstile.clone(), http.clone());
-        AppState { config: Arc::new(config), store, http, identity, turnstile }
+        let mcp = config
+            .mcp
+            .url
+            .clone()
+            .map(|url| McpClient::new(url, config.mcp.jwt_secret.clone(), http.clone(), config.mcp.deadline));
+        AppState { config: Arc::new(config), store, http, identity, turnstile, mcp }
     }
 }

@@ -19,6 +19,7 @@ pub const SUPABASE_JWT_SECRET: &str = "test-supabase-jwt-secret-0123456789abcdef
 
 pub struct TestApp {
     pub base_url: String,
+    pub state: shared::AppState,
     pub store: Arc<dyn Store>,
     pub client_secret: String,
     pub siteverify: FakeSiteverify,
@@ -31,6 +32,12 @@ pub struct TestApp {
 pub struct Options {
     /// `TURNSTILE_VERIFIED_BY=supabase`: Supabase checks the captcha, not the connector.
     pub supabase_verifies_captcha: bool,
+    /// `MCP_URL` (a sandbox's) and its `MCP_JWT_SECRET`.
+    pub mcp: Option<(String, String)>,
+    /// `NEXT_PUBLIC_ENABLE_VOICE=true`.
+    pub enable_voice: bool,
+    /// `MCP_TIMEOUT_MS`.
+    pub mcp_timeout_ms: Option<u64>,
 }
 
 pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
@@ -41,7 +48,7 @@ pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let env: HashMap<String, String> = [
+    let mut env: HashMap<String, String> = [
         ("IDENTITY_PROVIDER", "supabase"),
         ("SUPABASE_URL", supabase.url.as_str()),
         ("SUPABASE_ANON_KEY", ANON_KEY),
@@ -54,6 +61,17 @@ pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    if let Some((url, secret)) = &options.mcp {
+        env.insert("MCP_URL".into(), url.clone());
+        env.insert("MCP_JWT_SECRET".into(), secret.clone());
+    }
+    if options.enable_voice {
+        env.insert("NEXT_PUBLIC_ENABLE_VOICE".into(), "true".into());
+        env.insert("VOICE_URL".into(), "https://dexter.example/voice".into());
+    }
+    if let Some(ms) = options.mcp_timeout_ms {
+        env.insert("MCP_TIMEOUT_MS".into(), ms.to_string());
+    }
     let config = Config::from_sources(Mode::Local { port }, &env, &SecretValues::default()).expect("config");
     let base_url = config.public_base_url.clone();
 
@@ -73,11 +91,11 @@ pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
         .expect("client");
 
     let state = shared::AppState::with_store(config, store.clone());
-    let app = shared::http::finish(shared::http::all_routes(state));
+    let app = shared::http::finish(shared::http::all_routes(state.clone()));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    TestApp { base_url, store, client_secret, siteverify, supabase, _server: server }
+    TestApp { base_url, state, store, client_secret, siteverify, supabase, _server: server }
 }
 
 impl TestApp {
@@ -98,6 +116,36 @@ impl TestApp {
             })
             .await
             .expect("profile");
+    }
+
+    /// A linked account without the browser dance: a user with a profile, a grant for
+    /// this app's client and an access token for it. Returns (user id, grant id, token).
+    pub async fn linked_user(&self, tier: &str, chatgpt: bool, scopes: &[&str]) -> (uuid::Uuid, uuid::Uuid, String) {
+        let user_id = uuid::Uuid::new_v4();
+        self.give_profile(user_id, &format!("{user_id}@example.com"), tier, chatgpt).await;
+        let now = chrono::Utc::now();
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let grant = shared::store::Grant {
+            id: uuid::Uuid::new_v4(),
+            user_id,
+            client_id: self.client_id().await,
+            scopes: scopes.clone(),
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.store.create_grant(&grant).await.expect("grant");
+        let token = shared::oauth::access_token::issue(
+            &self.state.config.signing_keys,
+            &self.base_url,
+            user_id,
+            &grant.client_id,
+            grant.id,
+            &scopes,
+            now,
+        )
+        .expect("token");
+        (user_id, grant.id, token)
     }
 
     /// A Supabase session JWT for a Dexter user, as Dexter's web app holds one.

@@ -29,7 +29,7 @@ pub fn lambda_env(database_url: &str, signing_keys: &str) -> Vec<(String, String
         ("DATABASE_URL", database_url),
         ("DATABASE_TLS", "false"),
         ("TURNSTILE_SITE_KEY", "1x00000000000000000000AA"),
-        ("TURNSTILE_SECRET_KEY", "1x0000000000000000000000000000000AA"),
+        ("TURNSTILE_SECRET_KEY", "0x4AAAAAAAtest-turnstile-secret"),
         ("ADMIN_TOKEN", "test-admin-token-test-admin-token-0123"),
         ("SUPABASE_URL", "http://127.0.0.1:9"),
         ("SUPABASE_ANON_KEY", "test-anon-key"),

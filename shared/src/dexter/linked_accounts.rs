@@ -48,13 +48,13 @@ async fn revoke(
     Path(grant_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user_id = session::user_id(&state, &headers)?;
-    let grant_id = Uuid::parse_str(&grant_id).map_err(|_| ApiError::NotFound)?;
+    let grant_id = Uuid::parse_str(&grant_id).map_err(|_| ApiError::Missing("no linked account with this id"))?;
     let grant = state.store.get_grant(grant_id).await.map_err(anyhow::Error::new)?;
     match grant {
         Some(grant) if grant.user_id == user_id => {
             state.store.revoke_grant_for_user(grant_id, user_id, Utc::now()).await.map_err(anyhow::Error::new)?;
             Ok(StatusCode::NO_CONTENT)
         }
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::Missing("no linked account with this id")),
     }
 }

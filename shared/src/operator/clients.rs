@@ -68,9 +68,8 @@ impl From<ClientError> for ApiError {
     fn from(error: ClientError) -> ApiError {
         match error {
             ClientError::Invalid(message) => ApiError::BadRequest(message),
-            // 409 would be the precise status; ApiError has no Conflict variant yet.
-            ClientError::Exists => ApiError::BadRequest(error.to_string()),
-            ClientError::NotFound => ApiError::NotFound,
+            ClientError::Exists => ApiError::Conflict(error.to_string()),
+            ClientError::NotFound => ApiError::Missing("no OAuth client with this id"),
             ClientError::Store(cause) => ApiError::Unexpected(anyhow::Error::new(cause)),
         }
     }

@@ -869,12 +869,17 @@ pub async fn voice_handoffs_are_single_use(store: &dyn Store) {
         consumed_at: None,
     };
     store.create_voice_handoff(&handoff).await.expect("create");
-    let consumed = store.consume_voice_handoff(handoff.id, now).await.expect("consume");
+    // Someone else presenting the id neither reads nor spends it.
+    assert_eq!(store.consume_voice_handoff(handoff.id, Uuid::new_v4(), now).await.expect("stranger"), None);
+    let consumed = store.consume_voice_handoff(handoff.id, handoff.user_id, now).await.expect("consume");
     assert_eq!(consumed, Some(VoiceHandoff { consumed_at: Some(now), ..handoff.clone() }));
-    assert_eq!(store.consume_voice_handoff(handoff.id, now).await.expect("again"), None);
+    assert_eq!(store.consume_voice_handoff(handoff.id, handoff.user_id, now).await.expect("again"), None);
 
     let expiring = VoiceHandoff { id: Uuid::new_v4(), ..handoff };
     store.create_voice_handoff(&expiring).await.expect("create");
-    assert_eq!(store.consume_voice_handoff(expiring.id, expiring.expires_at).await.expect("expired"), None);
-    assert_eq!(store.consume_voice_handoff(Uuid::new_v4(), now).await.expect("unknown"), None);
+    assert_eq!(
+        store.consume_voice_handoff(expiring.id, expiring.user_id, expiring.expires_at).await.expect("expired"),
+        None
+    );
+    assert_eq!(store.consume_voice_handoff(Uuid::new_v4(), handoff.user_id, now).await.expect("unknown"), None);
 }

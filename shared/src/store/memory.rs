@@ -635,10 +635,17 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn consume_voice_handoff(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<VoiceHandoff>> {
+    async fn consume_voice_handoff(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<VoiceHandoff>> {
         let mut state = self.state()?;
         Ok(match state.voice_handoffs.get_mut(&id) {
-            Some(handoff) if handoff.consumed_at.is_none() && handoff.expires_at > now => {
+            Some(handoff)
+                if handoff.user_id == user_id && handoff.consumed_at.is_none() && handoff.expires_at > now =>
+            {
                 handoff.consumed_at = Some(now);
                 Some(handoff.clone())
             }

@@ -604,7 +604,12 @@ pub trait Store: Send + Sync {
     /// Stores a voice handoff ticket.
     async fn create_voice_handoff(&self, handoff: &VoiceHandoff) -> StoreResult<()>;
     /// Uses a ticket: returns it the first time, before expiry; `None` ever after.
-    async fn consume_voice_handoff(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<VoiceHandoff>>;
+    async fn consume_voice_handoff(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<VoiceHandoff>>;
 }
 
 #[cfg(test)]

@@ -1168,13 +1168,22 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn consume_voice_handoff(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<VoiceHandoff>> {
+    async fn consume_voice_handoff(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<VoiceHandoff>> {
         let sql = format!(
             "update connector_voice_handoffs set consumed_at = $2 \
-             where id = $1 and consumed_at is null and expires_at > $2 \
+             where id = $1 and user_id = $3 and consumed_at is null and expires_at > $2 \
              returning {HANDOFF_COLUMNS}"
         );
-        let row = self.conn().await?.query_typed_opt(&sql, &[(&id, Type::UUID), (&now, Type::TIMESTAMPTZ)]).await?;
+        let row = self
+            .conn()
+            .await?
+            .query_typed_opt(&sql, &[(&id, Type::UUID), (&now, Type::TIMESTAMPTZ), (&user_id, Type::UUID)])
+            .await?;
         row.as_ref().map(handoff_from_row).transpose()
     }
 }
