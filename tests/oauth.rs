@@ -569,7 +569,7 @@ async fn connector_serve_links_the_dev_account_offline_with_the_printed_code() {
     let redirect = format!("{base}/dev/oauth/callback");
     let mut browser = Browser::default();
     let authorize = format!(
-        "{base}/oauth/chatgpt/authorize?response_type=code&client_id=chatgpt-dev&state=local&scope=profile&redirect_uri={}",
+        "{base}/oauth/chatgpt/authorize?response_type=code&client_id=chatgpt-dev&state=local&scope=profile%20mcp%3Ainvoke%20wallet%3Aread&redirect_uri={}",
         redirect.replace(':', "%3A").replace('/', "%2F")
     );
     let to_login = browser.get(&authorize).await;
@@ -630,6 +630,17 @@ async fn connector_serve_links_the_dev_account_offline_with_the_printed_code() {
         .await
         .unwrap();
     assert_eq!(profile["user_id"], "00000000-0000-4000-8000-00000000d3e7");
+    // With no MCP_URL, the in-process sandbox serves Dexter's tools.
+    let portfolio: Value = reqwest::Client::new()
+        .get(format!("{base}/connector/chatgpt/get_portfolio"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(portfolio["wallets"].as_array().is_some_and(|w| !w.is_empty()), "{portfolio}");
     assert!(!served.raw_logs().contains(access), "an access token reached the logs");
     assert!(!served.raw_logs().contains(tokens["refresh_token"].as_str().unwrap()));
 }

@@ -33,6 +33,15 @@ enum Command {
     },
     /// Apply pending migrations to DATABASE_URL.
     Migrate,
+    /// Write the GPT Actions spec to openapi/openapi.json (servers[0].url from
+    /// PUBLIC_BASE_URL, default https://api.dexter.cash).
+    Openapi {
+        /// Where to write it.
+        #[arg(long, default_value = "openapi/openapi.json")]
+        out: std::path::PathBuf,
+    },
+    /// Print every Lambda function and its routes as JSON (for template checks).
+    Functions,
     /// Signing keys.
     Keys {
         #[command(subcommand)]
@@ -64,6 +73,22 @@ async fn main() -> anyhow::Result<()> {
             for name in applied {
                 println!("applied {name}");
             }
+            Ok(())
+        }
+        Command::Openapi { out } => {
+            let base =
+                std::env::var("PUBLIC_BASE_URL").unwrap_or_else(|_| shared::openapi::CHECKED_IN_BASE_URL.to_owned());
+            let text = serde_json::to_string_pretty(&shared::openapi::document(base.trim_end_matches('/')))? + "\n";
+            std::fs::write(&out, text)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        Command::Functions => {
+            let functions: Vec<serde_json::Value> = shared::http::FUNCTIONS
+                .iter()
+                .map(|f| serde_json::json!({ "name": f.name, "routes": f.routes }))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&functions)?);
             Ok(())
         }
         Command::Keys { command: KeysCommand::Generate } => {

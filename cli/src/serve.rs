@@ -19,7 +19,18 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         .with_context(|| format!("could not listen on 127.0.0.1:{port} (try --port)"))?;
     let port = listener.local_addr()?.port();
 
-    let config = Config::load(Mode::Local { port }).await?;
+    let mut config = Config::load(Mode::Local { port }).await?;
+    // No MCP_URL: serve Dexter's tool names from the in-process sandbox, which checks
+    // our per-call JWTs exactly as dexter-mcp does.
+    let _sandbox = match &config.mcp.url {
+        Some(_) => None,
+        None => {
+            let options = sandbox_mcp::SandboxOptions::default();
+            let sandbox = sandbox_mcp::spawn(config.mcp.jwt_secret.clone(), options).await?;
+            config.mcp.url = Some(sandbox.url.clone());
+            Some(sandbox)
+        }
+    };
     if let Some(db) = &config.database {
         let applied = shared::store::migrate::run(db.url.expose_secret(), db.tls).await?;
         for name in applied {
@@ -27,9 +38,13 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         }
     }
     let storage = if config.database.is_some() { "Postgres (DATABASE_URL)" } else { "in-memory" };
+    let upstream = match &_sandbox {
+        Some(sandbox) => format!("sandbox MCP server at {}", sandbox.url),
+        None => "MCP_URL".to_owned(),
+    };
     let state = AppState::from_config(config)?;
     let client_secret = seed_dev_account(&state).await?;
-    print_banner(&state.config, port, storage, &client_secret);
+    print_banner(&state.config, port, storage, &upstream, &client_secret);
 
     let app = shared::http::finish(shared::http::all_routes(state).merge(dev_callback_router()));
     axum::serve(listener, app)
@@ -80,11 +95,12 @@ async fn seed_dev_account(state: &AppState) -> anyhow::Result<String> {
     Ok(secret)
 }
 
-fn print_banner(config: &Config, port: u16, storage: &str, client_secret: &str) {
+fn print_banner(config: &Config, port: u16, storage: &str, upstream: &str, client_secret: &str) {
     let base = &config.public_base_url;
     println!(
         "\nDexter ChatGPT connector listening on http://127.0.0.1:{port}  (storage: {storage}; Ctrl-C stops it)\n\
-         public base URL {base}\n\n\
+         public base URL {base}\n\
+         tools           {upstream}\n\n\
          dev user        {DEV_USER_ID}  <{DEV_USER_EMAIL}>\n\
          dev client id   {DEV_CLIENT_ID}\n\
          client secret   {client_secret}\n\n\

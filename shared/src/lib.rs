@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lambda;
 pub mod mcp;
 pub mod oauth;
+pub mod openapi;
 pub mod operator;
 pub mod secrets;
 pub mod state;

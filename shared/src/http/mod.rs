@@ -45,7 +45,11 @@ pub const FUNCTIONS: &[Function] = &[
     Function { name: "healthz", routes: &[("GET", "/healthz")], fragment: health::router },
     Function {
         name: "discovery",
-        routes: &[("GET", "/.well-known/jwks.json"), ("GET", "/.well-known/oauth-authorization-server")],
+        routes: &[
+            ("GET", "/.well-known/jwks.json"),
+            ("GET", "/.well-known/oauth-authorization-server"),
+            ("GET", "/connector/chatgpt/openapi.json"),
+        ],
         fragment: discovery::router,
     },
     Function {

@@ -1,0 +1,73 @@
+//! The GPT Actions spec: generated from the action registry, checked in without drift,
+//! served with the deployment's base URL, and naming exactly the routes ChatGPT may call.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use connector_tests::app::{Options, spawn_app};
+use serde_json::Value;
+use shared::openapi::{ACTIONS, CHECKED_IN_BASE_URL, document};
+use shared::store::memory::MemoryStore;
+
+#[test]
+fn the_checked_in_openapi_json_is_what_the_code_generates() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json");
+    let checked_in: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("openapi/openapi.json")).unwrap();
+    assert_eq!(
+        checked_in,
+        document(CHECKED_IN_BASE_URL),
+        "openapi/openapi.json is stale: run `cargo run -p connector -- openapi` and commit it"
+    );
+}
+
+#[test]
+fn the_spec_names_exactly_the_action_routes_and_nothing_dexter_side() {
+    let doc = document(CHECKED_IN_BASE_URL);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let in_spec: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone())))
+        .collect();
+    let registered: BTreeSet<(String, String)> = shared::http::FUNCTIONS
+        .iter()
+        .flat_map(|f| f.routes.iter())
+        .filter(|(_, path)| path.starts_with("/connector/chatgpt/") && *path != shared::openapi::PATH)
+        .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
+    assert_eq!(in_spec, registered, "openapi paths and the functions' action routes differ");
+    for (_, path) in &in_spec {
+        assert!(!path.starts_with("/dexter") && !path.starts_with("/oauth"), "{path} must not be in the spec");
+    }
+    let ids: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
+    for name in [
+        "get_portfolio",
+        "resolve_token",
+        "swap_preview",
+        "swap_execute",
+        "get_alerts",
+        "create_alert",
+        "handoff_voice",
+    ] {
+        assert!(ids.contains(&name), "{name} is missing");
+    }
+    let flows = &doc["components"]["securitySchemes"]["dexter"]["flows"]["authorizationCode"];
+    assert_eq!(flows["authorizationUrl"], "https://api.dexter.cash/oauth/chatgpt/authorize");
+    assert_eq!(flows["tokenUrl"], "https://api.dexter.cash/oauth/chatgpt/token");
+    let scopes: BTreeSet<&str> = flows["scopes"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(scopes, BTreeSet::from(["mcp:invoke", "wallet:read", "profile"]));
+    assert_eq!(doc["paths"]["/connector/chatgpt/swap_execute"]["post"]["x-openai-isConsequential"], true);
+    assert_eq!(doc["paths"]["/connector/chatgpt/resolve_token"]["get"]["x-openai-isConsequential"], false);
+    assert!(doc["paths"]["/connector/chatgpt/swap_execute"]["post"]["responses"]["202"].is_object());
+}
+
+#[tokio::test]
+async fn the_served_spec_points_at_this_deployment() {
+    let app = spawn_app(Arc::new(MemoryStore::new()), Options::default()).await;
+    let served: Value =
+        reqwest::get(format!("{}/connector/chatgpt/openapi.json", app.base_url)).await.unwrap().json().await.unwrap();
+    assert_eq!(served["servers"][0]["url"], app.base_url);
+    assert_eq!(served, document(&app.base_url));
+}
