@@ -241,6 +241,7 @@ async fn run_on(options: Options, db: BenchDatabase, machine: Machine, started: 
     println!("connector {} (pid {})", connector.address, connector.pid);
 
     overhead(&bench, &sandbox, &connector, &mut report).await?;
+    async_commit(&bench, &sandbox, &mut report).await?;
     oauth(&bench, &connector, &mut report).await?;
     report.connector_usage = connector.usage();
     report.sandbox_usage = sandbox.usage();
@@ -378,6 +379,8 @@ pub enum Way {
     Direct,
     Connector,
     Mcpo,
+    /// The connector on a database whose commits do not wait for the WAL flush.
+    ConnectorAsyncCommit,
 }
 
 impl Way {
@@ -386,50 +389,122 @@ impl Way {
             Way::Direct => "direct MCP tools/call",
             Way::Connector => "connector resolve_token",
             Way::Mcpo => "mcpo",
+            Way::ConnectorAsyncCommit => "connector, async commit",
         }
     }
 }
 
 type Request = Arc<dyn Fn(usize) -> futures_util::future::BoxFuture<'static, stats::Outcome> + Send + Sync>;
 
-async fn overhead(bench: &Bench, sandbox: &Host, connector: &Host, report: &mut Report) -> anyhow::Result<()> {
-    println!("\n[1/5] action overhead");
-    let (user_id, _grant, access_token) = bench.linked_user().await?;
-    let arguments = json!({ "query": "SOL", "limit": 5 });
+const ARGUMENTS: &str = r#"{"query":"SOL","limit":5}"#;
 
-    // (a) direct: the connector's own MCP client, as the connector uses it.
+/// (a) direct: the connector's own MCP client, as the actions use it.
+fn direct_request(bench: &Bench, mcp_url: &str, caller: &McpCaller) -> Request {
     let mcp = McpClient::new(
-        sandbox.address.clone(),
+        mcp_url.to_owned(),
         SecretString::from(bench.mcp_secret.clone()),
         bench.http.clone(),
         Duration::from_secs(10),
     );
-    let caller = McpCaller { user_id, scopes: SCOPES.iter().map(|s| s.to_string()).collect(), roles: Vec::new() };
-    let direct: Request = {
+    let caller = caller.clone();
+    let arguments: Value = serde_json::from_str(ARGUMENTS).expect("valid JSON");
+    Arc::new(move |_| {
         let (mcp, caller, arguments) = (mcp.clone(), caller.clone(), arguments.clone());
-        Arc::new(move |_| {
-            let (mcp, caller, arguments) = (mcp.clone(), caller.clone(), arguments.clone());
-            Box::pin(async move {
-                let result = mcp.call_tool(&caller, TOOL, arguments).await.map_err(|e| e.to_string())?;
-                match result.structured["results"].as_array() {
-                    Some(results) if !results.is_empty() => Ok(()),
-                    _ => Err(format!("unexpected result {}", result.structured)),
-                }
-            })
+        Box::pin(async move {
+            let result = mcp.call_tool(&caller, TOOL, arguments).await.map_err(|e| e.to_string())?;
+            match result.structured["results"].as_array() {
+                Some(results) if !results.is_empty() => Ok(()),
+                _ => Err(format!("unexpected result {}", result.structured)),
+            }
         })
-    };
+    })
+}
 
-    // (b) the action over HTTP.
-    let action_url = format!("{}/connector/chatgpt/resolve_token?query=SOL&limit=5", connector.address);
-    let through_connector: Request = {
-        let (http, url, bearer) = (bench.http.clone(), action_url.clone(), format!("Bearer {access_token}"));
-        Arc::new(move |_| {
-            let (http, url, bearer) = (http.clone(), url.clone(), bearer.clone());
-            Box::pin(async move { expect_ok(http.get(&url).header("authorization", bearer)).await })
+/// (b) the action over HTTP with a bearer access token.
+fn action_request(bench: &Bench, connector: &Host, access_token: &str) -> Request {
+    let url = format!("{}/connector/chatgpt/resolve_token?query=SOL&limit=5", connector.address);
+    let (http, bearer) = (bench.http.clone(), format!("Bearer {access_token}"));
+    Arc::new(move |_| {
+        let (http, url, bearer) = (http.clone(), url.clone(), bearer.clone());
+        Box::pin(async move { expect_ok(http.get(&url).header("authorization", bearer)).await })
+    })
+}
+
+/// (c) mcpo's route for the tool, with its API key.
+fn mcpo_request(bench: &Bench, mcpo: &Mcpo, api_key: &str) -> Request {
+    let (http, url, key) = (bench.http.clone(), format!("{}/{TOOL}", mcpo.base_url), format!("Bearer {api_key}"));
+    Arc::new(move |_| {
+        let (http, url, key) = (http.clone(), url.clone(), key.clone());
+        Box::pin(async move {
+            expect_ok(
+                http.post(&url).header("authorization", key).header("content-type", "application/json").body(ARGUMENTS),
+            )
+            .await
         })
-    };
+    })
+}
 
-    // (c) mcpo with its API key, holding a long-lived MCP bearer for the same user.
+/// The processes whose CPU time is attributed per cell.
+#[derive(Clone, Copy)]
+struct Pids {
+    connector: u32,
+    sandbox: u32,
+    mcpo: Option<u32>,
+}
+
+/// Warm-up, then `rounds` rounds of every (concurrency, way) cell, interleaved so that the
+/// machine's noise spreads over every cell alike.
+async fn measure(bench: &Bench, ways: &[(Way, Request)], pids: Pids) -> anyhow::Result<Vec<OverheadCell>> {
+    for (way, request) in ways {
+        request(0).await.map_err(|e| anyhow::anyhow!("{}: {e}", way.label()))?;
+    }
+    for (_, request) in ways {
+        for concurrency in [16, 1] {
+            let request = request.clone();
+            stats::closed_loop(concurrency, Duration::from_millis(1000), move |w| request(w)).await;
+        }
+    }
+    let cell = Duration::from_secs_f64(bench.options.seconds);
+    let mut cells: HashMap<(Way, usize), Samples> = HashMap::new();
+    let mut cpu: HashMap<(Way, usize), CpuSplit> = HashMap::new();
+    for round in 0..bench.options.rounds {
+        for concurrency in [1, 16] {
+            for (way, request) in ways {
+                let before = CpuSplit::read(pids);
+                let request = request.clone();
+                let samples = stats::closed_loop(concurrency, cell, move |w| request(w)).await;
+                let after = CpuSplit::read(pids);
+                cpu.entry((*way, concurrency)).or_default().add(&after.minus(&before));
+                println!(
+                    "  round {} c={concurrency:<2} {:<24} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms{}",
+                    round + 1,
+                    way.label(),
+                    samples.rps(),
+                    samples.p50(),
+                    samples.p99(),
+                    if samples.errors > 0 { format!("  ({} errors)", samples.errors) } else { String::new() }
+                );
+                cells.entry((*way, concurrency)).or_default().merge(samples);
+            }
+        }
+    }
+    let mut cells: Vec<OverheadCell> = cells
+        .into_iter()
+        .map(|((way, concurrency), mut samples)| {
+            samples.sort();
+            OverheadCell { way, concurrency, cpu: cpu.get(&(way, concurrency)).copied().unwrap_or_default(), samples }
+        })
+        .collect();
+    cells.sort_by_key(|c| (c.concurrency, c.way));
+    Ok(cells)
+}
+
+async fn overhead(bench: &Bench, sandbox: &Host, connector: &Host, report: &mut Report) -> anyhow::Result<()> {
+    println!("\n[1/5] action overhead");
+    let (user_id, _grant, access_token) = bench.linked_user().await?;
+    let caller = McpCaller { user_id, scopes: SCOPES.iter().map(|s| s.to_string()).collect(), roles: Vec::new() };
+
+    // mcpo holds a long-lived MCP bearer for the same user.
     let mcpo_key = format!("bench-mcpo-key-{}", Uuid::new_v4().simple());
     let long_bearer = shared::mcp::token::mint_at(
         &SecretString::from(bench.mcp_secret.clone()),
@@ -449,87 +524,50 @@ async fn overhead(bench: &Bench, sandbox: &Host, connector: &Host, report: &mut 
         report.notes.push(format!("mcpo not found at {}: its rows are empty", bench.options.mcpo.display()));
         None
     };
+
+    let mut ways: Vec<(Way, Request)> = vec![
+        (Way::Direct, direct_request(bench, &sandbox.address, &caller)),
+        (Way::Connector, action_request(bench, connector, &access_token)),
+    ];
     if let Some(mcpo) = &mcpo {
         report.mcpo_version = mcpo.version.clone();
+        ways.push((Way::Mcpo, mcpo_request(bench, mcpo, &mcpo_key)));
     }
-    let through_mcpo: Option<Request> = mcpo.as_ref().map(|mcpo| {
-        let (http, url, key, body) = (
-            bench.http.clone(),
-            format!("{}/{TOOL}", mcpo.base_url),
-            format!("Bearer {mcpo_key}"),
-            arguments.to_string(),
-        );
-        Arc::new(move |_: usize| {
-            let (http, url, key, body) = (http.clone(), url.clone(), key.clone(), body.clone());
-            Box::pin(async move {
-                expect_ok(
-                    http.post(&url).header("authorization", key).header("content-type", "application/json").body(body),
-                )
-                .await
-            }) as futures_util::future::BoxFuture<'static, stats::Outcome>
-        }) as Request
-    });
-
-    // Every way answers before anything is timed.
-    let mut ways: Vec<(Way, Request)> = vec![(Way::Direct, direct), (Way::Connector, through_connector)];
-    if let Some(request) = through_mcpo {
-        ways.push((Way::Mcpo, request));
-    }
-    for (way, request) in &ways {
-        request(0).await.map_err(|e| anyhow::anyhow!("{}: {e}", way.label()))?;
-    }
-    let first = bench.http.get(&action_url).bearer_auth(&access_token).send().await?;
+    let first = bench
+        .http
+        .get(format!("{}/connector/chatgpt/resolve_token?query=SOL&limit=5", connector.address))
+        .bearer_auth(&access_token)
+        .send()
+        .await?;
     report.sample_action_body = first.text().await?;
-
-    // Warm-up: every way, every concurrency, discarded.
-    for (_, request) in &ways {
-        for concurrency in [16, 1] {
-            let request = request.clone();
-            stats::closed_loop(concurrency, Duration::from_millis(1000), move |w| request(w)).await;
-        }
-    }
-
-    // Rounds, interleaved so that the machine's noise spreads over every cell alike.
-    let cell = Duration::from_secs_f64(bench.options.seconds);
-    let mut cells: HashMap<(Way, usize), Samples> = HashMap::new();
-    let mut cpu: HashMap<(Way, usize), CpuSplit> = HashMap::new();
-    let mcpo_pid = mcpo.as_ref().map(|m| m.pid);
-    for round in 0..bench.options.rounds {
-        for concurrency in [1, 16] {
-            for (way, request) in &ways {
-                let before = CpuSplit::read(connector.pid, sandbox.pid, mcpo_pid);
-                let request = request.clone();
-                let samples = stats::closed_loop(concurrency, cell, move |w| request(w)).await;
-                let after = CpuSplit::read(connector.pid, sandbox.pid, mcpo_pid);
-                cpu.entry((*way, concurrency)).or_default().add(&after.minus(&before));
-                print!(
-                    "  round {} c={concurrency:<2} {:<24} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms{}\n",
-                    round + 1,
-                    way.label(),
-                    samples.rps(),
-                    samples.p50(),
-                    samples.p99(),
-                    if samples.errors > 0 { format!("  ({} errors)", samples.errors) } else { String::new() }
-                );
-                cells.entry((*way, concurrency)).or_default().merge(samples);
-            }
-        }
-    }
-    for ((way, concurrency), mut samples) in cells {
-        samples.sort();
-        report.overhead.push(OverheadCell {
-            way,
-            concurrency,
-            cpu: cpu.get(&(way, concurrency)).copied().unwrap_or_default(),
-            samples,
-        });
-    }
-    report.overhead.sort_by_key(|c| (c.concurrency, c.way));
-    report.sandbox_sessions = None;
+    let pids = Pids { connector: connector.pid, sandbox: sandbox.pid, mcpo: mcpo.as_ref().map(|m| m.pid) };
+    report.overhead = measure(bench, &ways, pids).await.map_err(|e| e.context(connector.tail()))?;
     if let Some(mcpo) = &mcpo {
         report.mcpo_usage = Some(Usage::of(mcpo.pid));
     }
-    drop(mcpo);
+    Ok(())
+}
+
+/// The same connector against the same database with `synchronous_commit = off` (set on
+/// the throwaway database only, for new connections): how much of the overhead is the
+/// WAL flush of the action's writes on this machine's disk.
+async fn async_commit(bench: &Bench, sandbox: &Host, report: &mut Report) -> anyhow::Result<()> {
+    println!("\n[1/5] attribution: the same, on a database with synchronous_commit = off");
+    bench.db.set_synchronous_commit(false).await?;
+    let measured = async {
+        let connector = Host::start("connector", &bench.connector_env(&bench.db.url, &sandbox.address)).await?;
+        let (user_id, _grant, access_token) = bench.linked_user().await?;
+        let caller = McpCaller { user_id, scopes: SCOPES.iter().map(|s| s.to_string()).collect(), roles: Vec::new() };
+        let ways = vec![
+            (Way::Direct, direct_request(bench, &sandbox.address, &caller)),
+            (Way::ConnectorAsyncCommit, action_request(bench, &connector, &access_token)),
+        ];
+        let pids = Pids { connector: connector.pid, sandbox: sandbox.pid, mcpo: None };
+        measure(bench, &ways, pids).await
+    }
+    .await;
+    bench.db.set_synchronous_commit(true).await?;
+    report.async_commit = measured?;
     Ok(())
 }
 
@@ -551,11 +589,11 @@ pub struct CpuSplit {
 }
 
 impl CpuSplit {
-    fn read(connector: u32, sandbox: u32, mcpo: Option<u32>) -> CpuSplit {
+    fn read(pids: Pids) -> CpuSplit {
         CpuSplit {
-            connector: procs::cpu_seconds(connector),
-            sandbox: procs::cpu_seconds(sandbox),
-            mcpo: mcpo.map(procs::cpu_seconds).unwrap_or(0.0),
+            connector: procs::cpu_seconds(pids.connector),
+            sandbox: procs::cpu_seconds(pids.sandbox),
+            mcpo: pids.mcpo.map(procs::cpu_seconds).unwrap_or(0.0),
             driver: procs::cpu_seconds(std::process::id()),
         }
     }
@@ -1022,6 +1060,19 @@ impl BenchDatabase {
             }
             Err(error) => eprintln!("could not drop {}: {error}", self.name),
         }
+    }
+
+    /// `alter database … set synchronous_commit` on the throwaway database (new
+    /// connections only).
+    async fn set_synchronous_commit(&self, on: bool) -> anyhow::Result<()> {
+        let client = connect(&self.maintenance_url).await?;
+        let sql = if on {
+            format!("alter database {} reset synchronous_commit", self.name)
+        } else {
+            format!("alter database {} set synchronous_commit = off", self.name)
+        };
+        client.batch_execute(&sql).await?;
+        Ok(())
     }
 
     /// host:port of the server (loopback by default).

@@ -12,6 +12,8 @@ use tokio::process::{Child, Command};
 
 /// A child process that announced `READY <address>` on stderr. Killed when dropped.
 pub struct Host {
+    /// Held so the process lives as long as this value (`kill_on_drop`).
+    #[allow(dead_code)]
     pub child: Child,
     pub address: String,
     pub pid: u32,
@@ -91,8 +93,6 @@ pub struct Usage {
     pub hwm_kib: u64,
     /// Current resident set (VmRSS), KiB.
     pub rss_kib: u64,
-    /// User + system CPU time, seconds.
-    pub cpu_seconds: f64,
 }
 
 impl Usage {
@@ -106,7 +106,7 @@ impl Usage {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        Usage { hwm_kib: field("VmHWM:"), rss_kib: field("VmRSS:"), cpu_seconds: cpu_seconds(pid) }
+        Usage { hwm_kib: field("VmHWM:"), rss_kib: field("VmRSS:") }
     }
 
     pub fn hwm_mib(&self) -> f64 {
@@ -160,6 +160,8 @@ pub fn command_output(program: &str, args: &[&str]) -> Option<String> {
 /// mcpo, the MCP → OpenAPI proxy, pointed at `mcp_url` over streamable HTTP with a fixed
 /// bearer, protected by `api_key`. Waits until its tool route exists.
 pub struct Mcpo {
+    /// Held so the process lives as long as this value (`kill_on_drop`).
+    #[allow(dead_code)]
     pub child: Child,
     pub base_url: String,
     pub pid: u32,

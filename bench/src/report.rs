@@ -162,12 +162,12 @@ pub struct Report {
     pub rounds: usize,
     pub seconds: f64,
     pub overhead: Vec<OverheadCell>,
+    pub async_commit: Vec<OverheadCell>,
     pub sample_action_body: String,
     pub oauth: Vec<OAuthCell>,
     pub connector_usage: Usage,
     pub sandbox_usage: Usage,
     pub mcpo_usage: Option<Usage>,
-    pub sandbox_sessions: Option<usize>,
     pub action_round_trips: Vec<RoundTripCount>,
     pub action_sql: Vec<(&'static str, String)>,
     pub exchange_round_trips: u64,
@@ -309,6 +309,21 @@ impl Report {
                 delta
             );
         }
+        for cell in self.async_commit.iter().filter(|c| c.way == Way::ConnectorAsyncCommit) {
+            let delta =
+                delta_in(&self.async_commit, cell).map(|(a, b)| format!("{a:+.2} / {b:+.2}")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{:<26} {:>3} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>14}",
+                cell.way.label(),
+                cell.concurrency,
+                cell.samples.rps(),
+                cell.samples.p50(),
+                cell.samples.p99(),
+                cell.samples.count(),
+                delta
+            );
+        }
         let _ = writeln!(out, "\n== OAuth token endpoint on Postgres ==");
         for cell in &self.oauth {
             let _ = writeln!(
@@ -340,11 +355,7 @@ impl Report {
     }
 
     fn delta(&self, cell: &OverheadCell) -> Option<(f64, f64)> {
-        if cell.way != Way::Connector {
-            return None;
-        }
-        let direct = self.cell(Way::Direct, cell.concurrency)?;
-        Some((cell.samples.p50() - direct.samples.p50(), cell.samples.p99() - direct.samples.p99()))
+        delta_in(&self.overhead, cell)
     }
 
     pub fn markdown(&self) -> String {
@@ -417,41 +428,7 @@ impl Report {
              concurrency; the ratio is connector ÷ direct.\n",
             self.rounds, self.seconds
         );
-        let _ = writeln!(
-            out,
-            "| way | concurrency | req/s | p50 ms | p99 ms | requests | errors | Δp50 ms | Δp99 ms | p50 ratio | CPU ms/req (connector · sandbox · mcpo · load generator) |"
-        );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-        for cell in &self.overhead {
-            let (d50, d99, ratio) = match (self.delta(cell), self.cell(Way::Direct, cell.concurrency)) {
-                (Some((a, b)), Some(direct)) => (
-                    format!("{a:+.2}"),
-                    format!("{b:+.2}"),
-                    format!("{:.2}×", cell.samples.p50() / direct.samples.p50().max(0.001)),
-                ),
-                _ => (String::new(), String::new(), String::new()),
-            };
-            let n = cell.samples.count().max(1) as f64;
-            let per = |seconds: f64| seconds * 1000.0 / n;
-            let _ = writeln!(
-                out,
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.3} · {:.3} · {:.3} · {:.3} |",
-                cell.way.label(),
-                cell.concurrency,
-                cell.samples.rps(),
-                cell.samples.p50(),
-                cell.samples.p99(),
-                cell.samples.count(),
-                cell.samples.errors,
-                d50,
-                d99,
-                ratio,
-                per(cell.cpu.connector),
-                per(cell.cpu.sandbox),
-                per(cell.cpu.mcpo),
-                per(cell.cpu.driver),
-            );
-        }
+        overhead_table(&mut out, &self.overhead);
         for concurrency in [1, 16] {
             if let (Some(c), Some(m)) = (self.cell(Way::Connector, concurrency), self.cell(Way::Mcpo, concurrency)) {
                 let _ = writeln!(
@@ -476,6 +453,19 @@ impl Report {
             if errors.is_empty() { "none".to_owned() } else { errors.join("; ") }
         });
 
+        if !self.async_commit.is_empty() {
+            let _ = writeln!(out, "\n### Attribution: the same connector without waiting for the WAL flush\n");
+            let _ = writeln!(
+                out,
+                "The action writes twice (the `last_used_at` bump inside the grant query, and the receipt \
+                 INSERT), and each commit waits for Postgres to flush its WAL to disk. To see what that wait \
+                 costs on this machine, a second connector process ran against the same throwaway database \
+                 after `ALTER DATABASE … SET synchronous_commit = off` (nothing else changed; the setting \
+                 applies to this database only and is reset afterwards), again interleaved with direct \
+                 calls:\n"
+            );
+            overhead_table(&mut out, &self.async_commit);
+        }
         let _ = writeln!(out, "\n## 2. OAuth token endpoint\n");
         let _ = writeln!(
             out,
@@ -630,6 +620,55 @@ impl Report {
         }
         let _ = writeln!(out, "\n{}", ANALYSIS.trim_end());
         out
+    }
+}
+
+/// Connector minus direct (same table, same concurrency) at p50 and p99.
+fn delta_in(cells: &[OverheadCell], cell: &OverheadCell) -> Option<(f64, f64)> {
+    if !matches!(cell.way, Way::Connector | Way::ConnectorAsyncCommit) {
+        return None;
+    }
+    let direct = cells.iter().find(|c| c.way == Way::Direct && c.concurrency == cell.concurrency)?;
+    Some((cell.samples.p50() - direct.samples.p50(), cell.samples.p99() - direct.samples.p99()))
+}
+
+/// The markdown table of overhead cells, Δ and ratio against direct in the same cells.
+fn overhead_table(out: &mut String, cells: &[OverheadCell]) {
+    let _ = writeln!(
+        out,
+        "| way | concurrency | req/s | p50 ms | p99 ms | requests | errors | Δp50 ms | Δp99 ms | p50 ratio | CPU ms/req (connector · sandbox · mcpo · load generator) |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for cell in cells {
+        let direct = cells.iter().find(|c| c.way == Way::Direct && c.concurrency == cell.concurrency);
+        let (d50, d99, ratio) = match (delta_in(cells, cell), direct) {
+            (Some((a, b)), Some(direct)) => (
+                format!("{a:+.2}"),
+                format!("{b:+.2}"),
+                format!("{:.2}×", cell.samples.p50() / direct.samples.p50().max(0.001)),
+            ),
+            _ => (String::new(), String::new(), String::new()),
+        };
+        let n = cell.samples.count().max(1) as f64;
+        let per = |seconds: f64| seconds * 1000.0 / n;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.3} · {:.3} · {:.3} · {:.3} |",
+            cell.way.label(),
+            cell.concurrency,
+            cell.samples.rps(),
+            cell.samples.p50(),
+            cell.samples.p99(),
+            cell.samples.count(),
+            cell.samples.errors,
+            d50,
+            d99,
+            ratio,
+            per(cell.cpu.connector),
+            per(cell.cpu.sandbox),
+            per(cell.cpu.mcpo),
+            per(cell.cpu.driver),
+        );
     }
 }
 

@@ -89,9 +89,56 @@ pub const TOKENS: &[Token] = &[
     },
 ];
 
-/// The token with this mint address.
+/// The token with this mint address: one of the five known ones or, for any other
+/// well-formed Solana address, a synthetic token derived from the address. The sandbox has
+/// no chain to ask whether a mint exists, and answering every plausible mint keeps fuzzed
+/// requests (schemathesis) on the connector's paths rather than on `unknown_token`.
+/// Malformed addresses are unknown.
 pub fn token_by_mint(mint: &str) -> Option<&'static Token> {
-    TOKENS.iter().find(|t| t.mint == mint)
+    if let Some(known) = TOKENS.iter().find(|t| t.mint == mint) {
+        return Some(known);
+    }
+    let well_formed = (32..=44).contains(&mint.len()) && mint.bytes().all(|b| BASE58_ALPHABET.contains(&b));
+    if !well_formed {
+        return None;
+    }
+    synthetic_token(mint)
+}
+
+/// Synthetic tokens, made once per mint and kept (bounded) so `&'static` references stay
+/// valid for the sandbox's lifetime.
+fn synthetic_token(mint: &str) -> Option<&'static Token> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    const MAX_SYNTHETIC: usize = 10_000;
+    static MADE: OnceLock<Mutex<HashMap<String, &'static Token>>> = OnceLock::new();
+    let mut made = MADE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(token) = made.get(mint) {
+        return Some(token);
+    }
+    if made.len() >= MAX_SYNTHETIC {
+        return None;
+    }
+    let digest = Sha256::digest(mint.as_bytes());
+    let unit = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) as f64 / u32::MAX as f64;
+    let price_usd = round(0.0001 + unit * 10.0, 6);
+    let symbol: &'static str = Box::leak(mint[..4].to_uppercase().into_boxed_str());
+    let name: &'static str = Box::leak(format!("Sandbox token {}", &mint[..8]).into_boxed_str());
+    let mint_static: &'static str = Box::leak(mint.to_owned().into_boxed_str());
+    let token: &'static Token = Box::leak(Box::new(Token {
+        symbol,
+        name,
+        mint: mint_static,
+        decimals: 6,
+        price_usd,
+        price_change_24h_pct: round(unit * 20.0 - 10.0, 2),
+        liquidity_usd: round(50_000.0 + unit * 500_000.0, 0),
+        volume_24h_usd: round(10_000.0 + unit * 250_000.0, 0),
+        market_cap_usd: round(1_000_000.0 + unit * 9_000_000.0, 0),
+        fdv_usd: round(1_000_000.0 + unit * 12_000_000.0, 0),
+    }));
+    made.insert(mint.to_owned(), token);
+    Some(token)
 }
 
 pub fn sol() -> &'static Token {

@@ -580,22 +580,24 @@ fn quote(caller: &Caller, args: &SwapArgs) -> Result<Quote, &'static str> {
     let (mode, input_raw, gross_output_raw, fee_raw, net_output_raw, price_impact_pct, threshold) =
         match args.mode.as_str() {
             "ExactIn" => {
-                let input_raw = data::raw(positive(args.amount_ui)?, input.decimals);
+                // Amounts below one raw unit round up to one, as a router quoting dust would
+                // (and so fuzzed dust amounts exercise the connector, not this error).
+                let input_raw = data::raw(positive(args.amount_ui)?, input.decimals).max(1);
                 let usd_in = data::ui(input_raw, input.decimals) * input.price_usd;
                 let price_impact = impact(usd_in);
-                let gross = data::raw(usd_in * (1.0 - price_impact / 100.0) / output.price_usd, output.decimals);
+                let gross = data::raw(usd_in * (1.0 - price_impact / 100.0) / output.price_usd, output.decimals).max(1);
                 let fee = bps(gross, FEE_BPS);
                 let net = gross - fee;
                 ("ExactIn", input_raw, gross, fee, net, price_impact, bps(net, 10_000 - slippage_bps))
             }
             "ExactOut" => {
-                let net = data::raw(positive(args.desired_output_ui)?, output.decimals);
+                let net = data::raw(positive(args.desired_output_ui)?, output.decimals).max(1);
                 // The gross output whose fee leaves `net`, rounded up.
                 let gross = (u128::from(net) * 10_000).div_ceil(u128::from(10_000 - FEE_BPS)) as u64;
                 let usd_out = data::ui(gross, output.decimals) * output.price_usd;
                 let price_impact = impact(usd_out);
                 let input_ui = usd_out / (1.0 - price_impact / 100.0) / input.price_usd;
-                let input_raw = (input_ui * 10f64.powi(input.decimals as i32)).ceil() as u64;
+                let input_raw = ((input_ui * 10f64.powi(input.decimals as i32)).ceil() as u64).max(1);
                 ("ExactOut", input_raw, gross, gross - net, net, price_impact, bps(input_raw, 10_000 + slippage_bps))
             }
             _ => return Err("invalid_mode"),

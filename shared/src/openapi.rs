@@ -80,8 +80,8 @@ fn swap_request() -> Value {
             "input_mint": mint(),
             "output_mint": mint(),
             "mode": { "type": "string", "enum": ["ExactIn", "ExactOut"], "description": "ExactIn spends amount_ui; ExactOut receives desired_output_ui." },
-            "amount_ui": { "type": "number", "exclusiveMinimum": 0, "description": "Amount of the input token to spend (ExactIn only)." },
-            "desired_output_ui": { "type": "number", "exclusiveMinimum": 0, "description": "Amount of the output token to receive (ExactOut only)." },
+            "amount_ui": { "type": "number", "exclusiveMinimum": 0, "maximum": 1e9, "description": "Amount of the input token to spend (ExactIn only)." },
+            "desired_output_ui": { "type": "number", "exclusiveMinimum": 0, "maximum": 1e9, "description": "Amount of the output token to receive (ExactOut only)." },
             "wallet_address": mint(),
             "slippage_bps": { "type": "integer", "minimum": 1, "maximum": 5000 },
             "idempotency_key": { "type": "string", "minLength": 1, "maxLength": 200, "description": "swap_execute only: repeats with the same key return the same approval." },
@@ -173,7 +173,7 @@ fn new_alert() -> Value {
             "mint": mint(),
             "kind": { "type": "string", "enum": ["price", "volume"] },
             "direction": { "type": "string", "enum": ["above", "below"] },
-            "threshold": { "type": "number", "exclusiveMinimum": 0, "description": "USD price, or 24h USD volume." },
+            "threshold": { "type": "number", "exclusiveMinimum": 0, "maximum": 1e15, "description": "USD price, or 24h USD volume." },
         },
     })
 }
@@ -380,6 +380,8 @@ pub fn document(base: &str) -> Value {
         if let Some(body) = action.body {
             operation["requestBody"] =
                 json!({ "required": true, "content": { "application/json": { "schema": body() } } });
+            operation["responses"]["413"] = error_response("The request body is larger than 100 KB");
+            operation["responses"]["415"] = error_response("The request body is not application/json");
         }
         let mut item = Map::new();
         item.insert(action.method.to_owned(), operation);

@@ -66,8 +66,8 @@ async fn create_alert(
     if !matches!(alert.direction.as_str(), "above" | "below") {
         return Err(ApiError::BadRequest("direction must be above or below".into()));
     }
-    if !alert.threshold.is_finite() || alert.threshold <= 0.0 {
-        return Err(ApiError::BadRequest("threshold must be a positive number".into()));
+    if !alert.threshold.is_finite() || alert.threshold <= 0.0 || alert.threshold > 1e15 {
+        return Err(ApiError::BadRequest("threshold must be a positive number no larger than 1e15".into()));
     }
     call.entitled("general/alerts_create")?;
     let arguments = json!({

@@ -179,7 +179,8 @@ impl<'a> ActionCall<'a> {
             return e;
         }
         let message = match &error {
-            McpError::Tool { code, message } => format!("Dexter's {code} tool reported: {message}"),
+            McpError::Tool { code, message } if code == message => format!("Dexter's tool refused the request: {code}"),
+            McpError::Tool { code, message } => format!("Dexter's tool refused the request ({code}): {message}"),
             McpError::Timeout => "Dexter's tools did not answer in time; try again".to_owned(),
             _ => "Dexter's tools are unavailable right now; try again shortly".to_owned(),
         };

@@ -65,10 +65,14 @@ pub fn check_mint(field: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The largest token amount a swap may name: beyond any real supply, and small enough
+/// that every amount converts to raw units (u64) with up to 9 decimals.
+pub const MAX_AMOUNT_UI: f64 = 1e9;
+
 fn check_amount(field: &str, value: Option<f64>) -> Result<f64, ApiError> {
     match value {
-        Some(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(ApiError::BadRequest(format!("{field} must be a positive number"))),
+        Some(v) if v.is_finite() && v > 0.0 && v <= MAX_AMOUNT_UI => Ok(v),
+        _ => Err(ApiError::BadRequest(format!("{field} must be a positive number no larger than {MAX_AMOUNT_UI}"))),
     }
 }
 
@@ -231,6 +235,7 @@ mod tests {
             request("ExactIn", None, None),
             request("ExactIn", Some(-1.0), None),
             request("ExactIn", Some(f64::NAN), None),
+            request("ExactIn", Some(1e300), None),
             request("ExactIn", Some(1.0), Some(1.0)),
             request("ExactOut", Some(1.0), None),
             request("Sideways", Some(1.0), None),

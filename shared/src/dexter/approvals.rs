@@ -87,7 +87,7 @@ async fn execute(state: &AppState, approval: &SwapApproval, request_id: &str) ->
     let refusal = match &context {
         None => Some("grant_revoked"),
         Some(c) if !c.grant_live => Some("grant_revoked"),
-        Some(c) if !c.allowed_tools.iter().any(|t| *t == tool) => Some("tool_not_allowed"),
+        Some(c) if !c.allowed_tools.contains(&tool) => Some("tool_not_allowed"),
         _ => None,
     };
     let started = std::time::Instant::now();
