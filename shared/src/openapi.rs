@@ -13,6 +13,9 @@ use crate::oauth::{SCOPES, paths};
 
 pub const PATH: &str = "/connector/chatgpt/openapi.json";
 
+/// A query parameter: name, whether it is required, its JSON schema, its description.
+pub type Param = (&'static str, bool, fn() -> Value, &'static str);
+
 /// One GPT action as ChatGPT sees it.
 pub struct Action {
     /// The `operationId`, and the last path segment.
@@ -23,8 +26,8 @@ pub struct Action {
     pub description: &'static str,
     /// `x-openai-isConsequential`: ChatGPT asks the user before calling.
     pub consequential: bool,
-    /// Query parameters: (name, required, JSON schema, description).
-    pub query: &'static [(&'static str, bool, fn() -> Value, &'static str)],
+    /// Query parameters.
+    pub query: &'static [Param],
     /// The JSON request body's schema.
     pub body: Option<fn() -> Value>,
     /// The success status and its body's schema.
