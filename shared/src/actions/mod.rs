@@ -66,26 +66,8 @@ impl<'a> ActionCall<'a> {
 
     /// Calls one tool the caller is entitled to; the receipt is kept for [`Self::finish`].
     pub async fn tool(&mut self, logical_tool: &str, arguments: Value) -> ToolOutcome {
-        let tool = self.state.config.mcp.tools.published(logical_tool).to_owned();
-        let digest = args_digest(&arguments);
-        let mcp_caller = McpCaller {
-            user_id: self.caller.claims.sub,
-            scopes: self.caller.claims.scopes().map(str::to_owned).collect(),
-            roles: Vec::new(),
-        };
-        let started = std::time::Instant::now();
-        let result = match &self.state.mcp {
-            Some(mcp) => mcp.call_tool(&mcp_caller, &tool, arguments).await.map(|r| r.structured),
-            None => Err(McpError::Unreachable(anyhow::anyhow!("no MCP server is configured (MCP_URL)"))),
-        };
-        let latency = started.elapsed();
-        if let Err(e) = &result {
-            tracing::warn!(tool = %tool, error = %e, "MCP tool call failed");
-        }
-        let receipt = self.receipt(Some(tool), digest, &result, Some(latency));
-        let receipt_id = receipt.id;
-        self.receipts.push(receipt);
-        ToolOutcome { receipt_id, result }
+        let mut outcomes = self.tools(vec![(logical_tool, arguments)]).await;
+        outcomes.pop().expect("one call gives one outcome")
     }
 
     /// Calls several tools concurrently (one MCP session, many requests), in order.
