@@ -231,6 +231,7 @@ async fn run_on(options: Options, db: BenchDatabase, machine: Machine, started: 
     let mut report = Report { machine, ..Report::default() };
     report.command = bench.options.command.clone();
     report.rounds = bench.options.rounds;
+    report.bin_dir = bench.options.bin_dir.display().to_string();
     report.seconds = bench.options.seconds;
     report.postgres = postgres_facts(&bench.db.url).await;
 

@@ -155,6 +155,7 @@ pub struct TargetRow {
 pub struct Report {
     pub machine: Machine,
     pub command: String,
+    pub bin_dir: String,
     pub date: DateTime<Utc>,
     pub duration: Duration,
     pub postgres: String,
@@ -385,8 +386,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "| toolchain | {}; binaries from `[profile.release]` (opt-level \"s\", fat LTO, 1 codegen unit, stripped) |",
-            m.rustc
+            "| toolchain | {}; binaries in `{}`, from `[profile.release]` (opt-level \"s\", fat LTO, 1 codegen unit, stripped) |",
+            m.rustc, self.bin_dir
         );
         let _ = writeln!(out, "| Postgres | {} |", self.postgres);
         let _ =
