@@ -248,8 +248,9 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
     assert!(again.raw.contains("already exists"), "{}", again.raw);
     let gone = admin(&app, Method::DELETE, &format!("/oauth/clients/{chosen}"), None).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    // A deleted client's id is never reused: still a conflict.
     let reused = admin(&app, Method::POST, "/oauth/clients", Some(body)).await;
-    assert_eq!(reused.status, StatusCode::BAD_REQUEST, "{}", reused.raw);
+    assert_eq!(reused.status, StatusCode::CONFLICT, "{}", reused.raw);
 }
 
 #[tokio::test]
