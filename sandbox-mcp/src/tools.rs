@@ -31,7 +31,7 @@ pub const FEE_BPS: u64 = 25;
 /// The slippage a swap tolerates when the caller names none.
 pub const DEFAULT_SLIPPAGE_BPS: u64 = 50;
 /// The most alerts one user may hold.
-pub const MAX_ALERTS_PER_USER: usize = 50;
+pub const MAX_ALERTS_PER_USER: usize = 1000;
 /// When the pump.fun snapshot was "taken": fixed, so results are reproducible.
 const GENERATED_AT: &str = "2026-11-25T12:00:00Z";
 

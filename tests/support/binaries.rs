@@ -21,10 +21,17 @@ pub fn path(name: &str) -> PathBuf {
     if !built.contains(name) {
         // The same selection as scripts/test's build step, so features unify the same way
         // and this is a no-op after it (a per-package build would compile a second set).
-        let status = as_from_a_shell(Command::new(env!("CARGO")).args(["build", "--quiet", "--workspace", "--exclude", "connector-bench", "--bins"]))
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .expect("cargo runs");
+        let status = as_from_a_shell(Command::new(env!("CARGO")).args([
+            "build",
+            "--quiet",
+            "--workspace",
+            "--exclude",
+            "connector-bench",
+            "--bins",
+        ]))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("cargo runs");
         assert!(status.success(), "cargo build --bin {name} failed");
         built.insert(name.to_owned());
     }

@@ -34,7 +34,9 @@ pub fn execute_router(state: AppState) -> Router {
     Router::new().route(EXECUTE_PATH, post(swap_execute)).with_state(state)
 }
 
-/// A swap as ChatGPT describes it: the `solana_swap_preview`/`_execute` arguments.
+/// A swap as ChatGPT describes it: the `solana_swap_preview`/`_execute` arguments. There
+/// is deliberately no `wallet_address`: swaps run from the user's default managed wallet
+/// (dexter-mcp's rule for free users), so ChatGPT cannot name a wallet it made up.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwapRequest {
@@ -46,8 +48,6 @@ pub struct SwapRequest {
     pub amount_ui: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub desired_output_ui: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub wallet_address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slippage_bps: Option<u32>,
     /// `swap_execute` only: the same key within the window returns the same approval.
@@ -98,9 +98,6 @@ impl SwapRequest {
                 }
             }
             _ => return Err(ApiError::BadRequest("mode must be ExactIn or ExactOut".into())),
-        }
-        if let Some(wallet) = &self.wallet_address {
-            check_mint("wallet_address", wallet)?;
         }
         if let Some(bps) = self.slippage_bps
             && !(1..=5000).contains(&bps)
@@ -213,7 +210,6 @@ mod tests {
             mode: mode.into(),
             amount_ui: amount,
             desired_output_ui: out,
-            wallet_address: None,
             slippage_bps: Some(50),
             idempotency_key: None,
         }
