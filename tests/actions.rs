@@ -39,7 +39,7 @@ struct Reply {
 }
 
 async fn call(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
-    let http = reqwest::Client::new();
+    let http = shared::tls::client();
     let url = format!("{}{path}", app.base_url);
     let mut request = match method {
         "GET" => http.get(url),

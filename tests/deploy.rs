@@ -190,7 +190,7 @@ async fn cargo_lambda_watch_serves_the_token_endpoint_and_an_action_at_api_gatew
     let watch = Watch::start(&cargo_lambda, &lambda_env(db.url(), &keys));
     // Generous: each function's first request still runs `cargo run`, which may wait for
     // the build directory's lock while other tests build.
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(600)).build().expect("client");
+    let http = shared::tls::client_builder().timeout(Duration::from_secs(600)).build().expect("client");
     let url = |path: &str| format!("{}{path}", watch.base_url);
 
     // discovery: the JWKS publishes the signing key.

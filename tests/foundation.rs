@@ -3,6 +3,7 @@
 //! events) and from `connector serve`; configuration comes from env or from Secrets
 //! Manager (moto); every failure is a JSON error carrying the request id.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -16,6 +17,7 @@ use connector_tests::{binaries, fixture, lambda_env, serve};
 use serde_json::{Value, json};
 use shared::config::{Config, Mode};
 use shared::keys::SigningKeys;
+use shared::secrets::{AwsSettings, fetch_with};
 use shared::store::memory::MemoryStore;
 use shared::store::{Notification, Store};
 use tower::ServiceExt;
@@ -43,7 +45,7 @@ async fn each_function_binary_answers_exactly_like_connector_serve() {
     let (_, keys) = new_signing_keys();
     let env = lambda_env(db.url(), &keys);
     let served = serve::start(&env).await;
-    let http = reqwest::Client::new();
+    let http = shared::tls::client();
 
     for (binary, event_file, path) in [
         ("healthz", "apigw-v2/get-healthz.json", "/healthz"),
@@ -112,15 +114,6 @@ async fn the_function_reads_its_secrets_from_secrets_manager() {
         return;
     };
     let (jwk, keys) = new_signing_keys();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
     let secret = json!({
         "SIGNING_KEYS": keys,
         "MCP_JWT_SECRET": "from-secrets-manager-0123456789abcdef",
@@ -130,23 +123,27 @@ async fn the_function_reads_its_secrets_from_secrets_manager() {
         "SUPABASE_ANON_KEY": "anon",
         "SUPABASE_JWT_SECRET": "from-secrets-manager-supabase-0123456789",
     });
-    let created = client
-        .create_secret()
-        .name(format!("dexter/connector/{}", uuid::Uuid::new_v4()))
-        .secret_string(secret.to_string())
-        .send()
-        .await
-        .expect("moto creates the secret");
-    let arn = created.arn().expect("an ARN").to_owned();
+    let made = moto.provision(&format!("dexter/connector/{}", uuid::Uuid::new_v4()), &secret.to_string()).await;
+    let arn = made.secret_arn.as_str();
+    let settings = |secret_access_key: &str| {
+        let env: HashMap<String, String> = moto.env(&made.access_key_id, secret_access_key).into_iter().collect();
+        AwsSettings::from_env(&env).expect("complete AWS settings")
+    };
+    let http = shared::tls::client();
 
-    // The library path, with the real SDK.
-    let values = shared::secrets::fetch_with(&client, &arn).await.expect("the secret reads");
+    // The library path: the connector's own SigV4 signature, recomputed and accepted by moto.
+    let values = fetch_with(&http, &settings(&made.secret_access_key), arn).await.expect("the secret reads");
     assert!(format!("{values:?}").contains("SIGNING_KEYS") && !format!("{values:?}").contains("from-secrets-manager"));
 
+    // Signed with the wrong secret key: refused, and the error names neither key.
+    let refused = fetch_with(&http, &settings("not-the-secret-access-key"), arn).await.unwrap_err().to_string();
+    assert!(refused.contains("403") && refused.contains("SignatureDoesNotMatch"), "{refused}");
+    assert!(!refused.contains("not-the-secret-access-key") && !refused.contains(&made.secret_access_key));
+
     // The binary path: only non-secret settings in the environment.
-    let mut env: Vec<(String, String)> = moto.env();
+    let mut env: Vec<(String, String)> = moto.env(&made.access_key_id, &made.secret_access_key);
     for (k, v) in [
-        ("CONNECTOR_SECRET_ARN", arn.as_str()),
+        ("CONNECTOR_SECRET_ARN", arn),
         ("PUBLIC_BASE_URL", "https://api.dexter.cash"),
         ("MCP_URL", "http://127.0.0.1:9/mcp"),
         ("TURNSTILE_SITE_KEY", "1x00000000000000000000AA"),
@@ -161,7 +158,7 @@ async fn the_function_reads_its_secrets_from_secrets_manager() {
     assert_eq!(body_of(&response)["keys"][0]["kid"], jwk["kid"]);
 
     // A secret that does not exist stops startup with one line naming it.
-    let mut env = moto.env();
+    let mut env = moto.env(&made.access_key_id, &made.secret_access_key);
     env.push(("CONNECTOR_SECRET_ARN".into(), "dexter/connector/missing".into()));
     env.push(("PUBLIC_BASE_URL".into(), "https://api.dexter.cash".into()));
     let (code, stderr) = LambdaFunction::start(&binaries::path("discovery"), &env).await.exit().await;
@@ -201,7 +198,11 @@ async fn connector_serve_prints_what_the_gpt_editor_needs_and_logs_one_line_per_
     }
 
     let secret_code = "dxac_never-log-this-code";
-    let response = reqwest::get(format!("{}/healthz?code={secret_code}&state=s", served.base_url)).await.unwrap();
+    let response = shared::tls::client()
+        .get(format!("{}/healthz?code={secret_code}&state=s", served.base_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -20,12 +20,12 @@ fn turnstile(secret: &str, siteverify_url: &str) -> Turnstile {
             secret: secret.into(),
             siteverify_url: siteverify_url.into(),
         },
-        reqwest::Client::new(),
+        shared::tls::client(),
     )
 }
 
 fn supabase(fake: &FakeSupabaseAuth, captcha: CaptchaVerifier) -> SupabaseAuth {
-    SupabaseAuth::new(&fake.url, ANON_KEY.into(), captcha, reqwest::Client::new())
+    SupabaseAuth::new(&fake.url, ANON_KEY.into(), captcha, shared::tls::client())
 }
 
 fn codes(err: TurnstileError) -> Vec<String> {
@@ -196,7 +196,7 @@ async fn a_malformed_email_is_invalid_and_a_wrong_anon_key_is_unavailable() {
     assert!(matches!(err, IdentityError::InvalidEmail), "{err:?}");
 
     let misconfigured =
-        SupabaseAuth::new(&fake.url, "wrong-key".into(), CaptchaVerifier::Connector, reqwest::Client::new());
+        SupabaseAuth::new(&fake.url, "wrong-key".into(), CaptchaVerifier::Connector, shared::tls::client());
     let err = misconfigured.send_login_email("gu@example.com", None, CALLBACK).await.unwrap_err();
     assert!(matches!(err, IdentityError::Unavailable(_)), "{err:?}");
 }

@@ -21,7 +21,7 @@ fn client(sandbox: &Sandbox) -> McpClient {
 }
 
 fn client_with(sandbox: &Sandbox, secret: &str, deadline: Duration) -> McpClient {
-    McpClient::new(sandbox.url.clone(), secret.into(), reqwest::Client::new(), deadline)
+    McpClient::new(sandbox.url.clone(), secret.into(), shared::tls::client(), deadline)
 }
 
 fn caller() -> McpCaller {
@@ -232,7 +232,7 @@ async fn a_token_signed_with_another_secret_is_refused_with_401() {
 #[tokio::test]
 async fn an_unreachable_server_is_reported_as_unavailable() {
     let client =
-        McpClient::new("http://127.0.0.1:9/mcp".into(), SECRET.into(), reqwest::Client::new(), Duration::from_secs(8));
+        McpClient::new("http://127.0.0.1:9/mcp".into(), SECRET.into(), shared::tls::client(), Duration::from_secs(8));
     let error = client.call_tool(&caller(), "list_my_wallets", json!({})).await.unwrap_err();
     assert!(matches!(error, McpError::Unreachable(_)), "{error:?}");
     assert_eq!((error.status(), error.code()), (502, "upstream_unavailable"));
@@ -282,7 +282,7 @@ async fn sixteen_concurrent_calls_for_one_user_all_succeed_on_one_session() {
 
 /// POSTs one JSON-RPC message to the sandbox as the holder of `jwt`.
 async fn post(sandbox: &Sandbox, jwt: Option<&str>, session: Option<&str>, message: Value) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
+    let mut request = shared::tls::client()
         .post(&sandbox.url)
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")

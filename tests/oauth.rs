@@ -23,7 +23,7 @@ type Tokens = oauth2::basic::BasicTokenResponse;
 
 /// ChatGPT's HTTP client for the `oauth2` crate: reqwest, no redirects.
 async fn chatgpt_http(request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let client = shared::tls::client_builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let (parts, body) = request.into_parts();
     let response = client.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
     let mut builder = http::Response::builder().status(response.status());
@@ -116,7 +116,7 @@ async fn link(app: &TestApp, gpt: &Gpt, email: &str) -> (Tokens, Uuid) {
 }
 
 async fn get_profile(app: &TestApp, access_token: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = shared::tls::client()
         .get(format!("{}/connector/chatgpt/get_profile", app.base_url))
         .bearer_auth(access_token)
         .send()
@@ -167,7 +167,7 @@ async fn link_act_refresh_and_revoke(store: Arc<dyn Store>) {
     assert_eq!(get_profile(&app, tokens.access_token().secret()).await.0, 200);
     // The oauth2 crate refuses a plain-http revocation URL (RFC 7009 §2 requires TLS), so
     // this one request is built by hand, exactly as the crate would send it over https.
-    let revoked = reqwest::Client::new()
+    let revoked = shared::tls::client()
         .post(format!("{}/oauth/chatgpt/revoke", app.base_url))
         .basic_auth(app.client_id().await, Some(&app.client_secret))
         .form(&[("token", tokens.refresh_token().unwrap().secret().as_str()), ("token_type_hint", "refresh_token")])
@@ -412,7 +412,7 @@ async fn the_token_endpoint_speaks_rfc_6749_to_every_client_style() {
     let app = spawn_app(Arc::new(MemoryStore::new()), Options::default()).await;
     let client_id = app.client_id().await;
     let gpt = gpt(&app).await;
-    let http = reqwest::Client::new();
+    let http = shared::tls::client();
     let token_url = format!("{}/oauth/chatgpt/token", app.base_url);
 
     // client_secret_post, then a JSON body.
@@ -511,7 +511,7 @@ async fn dexter_lists_linked_accounts_and_revoking_one_cuts_chatgpt_off() {
     let app = spawn_app(Arc::new(MemoryStore::new()), Options::default()).await;
     let gpt = gpt(&app).await;
     let (tokens, user_id) = link(&app, &gpt, &unique_email()).await;
-    let http = reqwest::Client::new();
+    let http = shared::tls::client();
     let session = app.dexter_session(user_id);
 
     let listed: Value = http
@@ -544,7 +544,9 @@ async fn dexter_lists_linked_accounts_and_revoking_one_cuts_chatgpt_off() {
 #[tokio::test]
 async fn discovery_documents_name_the_endpoints_and_keys() {
     let app = spawn_app(Arc::new(MemoryStore::new()), Options::default()).await;
-    let meta: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", app.base_url))
+    let meta: Value = shared::tls::client()
+        .get(format!("{}/.well-known/oauth-authorization-server", app.base_url))
+        .send()
         .await
         .unwrap()
         .json()
@@ -556,8 +558,14 @@ async fn discovery_documents_name_the_endpoints_and_keys() {
     assert_eq!(meta["revocation_endpoint"], format!("{}/oauth/chatgpt/revoke", app.base_url));
     assert_eq!(meta["scopes_supported"], json!(["mcp:invoke", "wallet:read", "profile"]));
     assert_eq!(meta["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post"]));
-    let jwks: Value =
-        reqwest::get(format!("{}/.well-known/jwks.json", app.base_url)).await.unwrap().json().await.unwrap();
+    let jwks: Value = shared::tls::client()
+        .get(format!("{}/.well-known/jwks.json", app.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
 }
 
@@ -609,7 +617,7 @@ async fn connector_serve_links_the_dev_account_offline_with_the_printed_code() {
     let landing = browser.get(back.location.as_deref().unwrap()).await;
     assert!(landing.body.contains(&code), "the dev callback page shows the code");
 
-    let tokens: Value = reqwest::Client::new()
+    let tokens: Value = shared::tls::client()
         .post(format!("{base}/oauth/chatgpt/token"))
         .basic_auth("chatgpt-dev", Some(&secret))
         .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &redirect)])
@@ -620,7 +628,7 @@ async fn connector_serve_links_the_dev_account_offline_with_the_printed_code() {
         .await
         .unwrap();
     let access = tokens["access_token"].as_str().expect("an access token");
-    let profile: Value = reqwest::Client::new()
+    let profile: Value = shared::tls::client()
         .get(format!("{base}/connector/chatgpt/get_profile"))
         .bearer_auth(access)
         .send()
@@ -631,7 +639,7 @@ async fn connector_serve_links_the_dev_account_offline_with_the_printed_code() {
         .unwrap();
     assert_eq!(profile["user_id"], "00000000-0000-4000-8000-00000000d3e7");
     // With no MCP_URL, the in-process sandbox serves Dexter's tools.
-    let portfolio: Value = reqwest::Client::new()
+    let portfolio: Value = shared::tls::client()
         .get(format!("{base}/connector/chatgpt/get_portfolio"))
         .bearer_auth(access)
         .send()

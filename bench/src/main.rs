@@ -212,7 +212,7 @@ async fn run_on(options: Options, db: BenchDatabase, machine: Machine, started: 
             created_at: chrono::Utc::now(),
         })
         .await?;
-    let http = reqwest::Client::builder()
+    let http = shared::tls::client_builder()
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
@@ -989,10 +989,10 @@ async fn serve_cold_start(binary: &Path, http: &reqwest::Client) -> anyhow::Resu
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let url = format!("http://127.0.0.1:{port}/healthz");
     let first = loop {
-        if let Ok(response) = http.get(&url).send().await {
-            if response.status().is_success() {
-                break spawned.elapsed();
-            }
+        if let Ok(response) = http.get(&url).send().await
+            && response.status().is_success()
+        {
+            break spawned.elapsed();
         }
         if spawned.elapsed() > Duration::from_secs(20) {
             bail!("connector serve did not answer /healthz within 20 s");

@@ -188,7 +188,7 @@ impl Mcpo {
             .with_context(|| format!("starting {program}"))?;
         let pid = child.id().unwrap_or(0);
         let base_url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = shared::tls::client();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = child.try_wait() {

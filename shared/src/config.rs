@@ -58,6 +58,8 @@ pub struct DatabaseConfig {
     pub url: SecretString,
     /// Connect with TLS (verified against the web PKI roots), as Supabase requires.
     pub tls: bool,
+    /// Further CA certificates (PEM) to trust, such as Supabase's own database CA.
+    pub ca_pem: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -163,7 +165,7 @@ pub enum ConfigError {
 
 /// The names of the settings that are secrets, as env vars and as keys of the
 /// Secrets Manager secret's JSON object.
-pub const SECRET_NAMES: [&str; 7] = [
+pub const SECRET_NAMES: [&str; 8] = [
     "SIGNING_KEYS",
     "MCP_JWT_SECRET",
     "DATABASE_URL",
@@ -171,6 +173,8 @@ pub const SECRET_NAMES: [&str; 7] = [
     "ADMIN_TOKEN",
     "SUPABASE_ANON_KEY",
     "SUPABASE_JWT_SECRET",
+    // Not secret, but kept beside the database URL it belongs to.
+    "DATABASE_CA_PEM",
 ];
 
 impl Config {
@@ -218,7 +222,23 @@ impl Config {
                     Some(v) => parse_bool("DATABASE_TLS", &v)?,
                     None => local.is_none(),
                 };
-                Some(DatabaseConfig { url, tls })
+                let ca_pem = secret("DATABASE_CA_PEM").map(|pem| pem.expose_secret().to_owned());
+                match &ca_pem {
+                    Some(_) if !tls => {
+                        return Err(ConfigError::Malformed {
+                            name: "DATABASE_CA_PEM",
+                            reason: "set, but DATABASE_TLS is false".into(),
+                        });
+                    }
+                    Some(pem) if !pem.contains("-----BEGIN CERTIFICATE-----") => {
+                        return Err(ConfigError::Malformed {
+                            name: "DATABASE_CA_PEM",
+                            reason: "not a PEM certificate".into(),
+                        });
+                    }
+                    _ => {}
+                }
+                Some(DatabaseConfig { url, tls, ca_pem })
             }
             None if local.is_some() => None,
             None => return Err(ConfigError::Missing("DATABASE_URL")),
@@ -413,6 +433,24 @@ mod tests {
         assert_eq!(config.public_base_url, "https://api.dexter.cash");
         assert!(config.database.unwrap().tls);
         assert!(!config.enable_voice);
+    }
+
+    #[test]
+    fn a_database_ca_needs_tls_and_a_pem_certificate() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let mut env = lambda_env();
+        env.insert("DATABASE_CA_PEM".into(), pem.into());
+        let config = Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap();
+        assert_eq!(config.database.unwrap().ca_pem.as_deref(), Some(pem.trim()));
+
+        env.insert("DATABASE_TLS".into(), "false".into());
+        let error = Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap_err().to_string();
+        assert_eq!(error, "configuration error: DATABASE_CA_PEM is malformed: set, but DATABASE_TLS is false");
+
+        env.remove("DATABASE_TLS");
+        env.insert("DATABASE_CA_PEM".into(), "prod-ca-2021.crt".into());
+        let error = Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap_err().to_string();
+        assert_eq!(error, "configuration error: DATABASE_CA_PEM is malformed: not a PEM certificate");
     }
 
     #[test]

@@ -22,5 +22,7 @@ pub async fn serve(fragment: fn(AppState) -> Router) -> Result<(), lambda_http::
             std::process::exit(1);
         }
     };
+    let store = state.store.clone();
+    tokio::spawn(async move { store.warm().await });
     lambda_http::run(http::finish(fragment(state))).await
 }

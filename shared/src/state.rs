@@ -32,7 +32,10 @@ impl AppState {
     /// a fresh in-memory store.
     pub fn from_config(config: Config) -> anyhow::Result<AppState> {
         let store: Arc<dyn Store> = match &config.database {
-            Some(db) => Arc::new(PgStore::connect(db.url.expose_secret(), db.tls)?),
+            Some(db) => match &db.ca_pem {
+                Some(ca_pem) => Arc::new(PgStore::connect_with_ca(db.url.expose_secret(), ca_pem)?),
+                None => Arc::new(PgStore::connect(db.url.expose_secret(), db.tls)?),
+            },
             None => Arc::new(MemoryStore::new()),
         };
         Ok(AppState::with_store(config, store))
@@ -40,7 +43,7 @@ impl AppState {
 
     /// The state for a configuration and a store the caller built.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> AppState {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(20))
             .user_agent(concat!("dexter-chatgpt-connector/", env!("CARGO_PKG_VERSION")))

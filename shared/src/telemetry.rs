@@ -2,20 +2,26 @@
 //! `request_id` on every line logged inside a request. Level from `RUST_LOG`, else
 //! `LOG_LEVEL`, else `info`.
 
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Installs the JSON subscriber. Calling it again is harmless.
+///
+/// The level is a list of `target=level` directives, e.g. `info` or `shared=debug,warn`
+/// (a `Targets` filter: the `EnvFilter` syntax without span and field matches, which
+/// would link a regex engine into every function).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into())))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let parse = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<Targets>().ok());
+    let filter =
+        parse("RUST_LOG").or_else(|| parse("LOG_LEVEL")).unwrap_or_else(|| Targets::new().with_default(Level::INFO));
+    let json = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .try_init();
+        .with_writer(std::io::stdout);
+    let _ = tracing_subscriber::registry().with(json).with(filter).try_init();
 }

@@ -242,7 +242,7 @@ mod tests {
                 // Nothing listens here: a call would fail as Unavailable.
                 siteverify_url: "http://127.0.0.1:9/turnstile/v0/siteverify".into(),
             },
-            reqwest::Client::new(),
+            crate::tls::client(),
         );
         for token in [String::new(), "t".repeat(MAX_TOKEN_LEN + 1)] {
             let err = turnstile.verify(&token, None).await.unwrap_err();

@@ -35,7 +35,7 @@ impl Page {
 impl Default for Browser {
     fn default() -> Self {
         Browser {
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+            http: shared::tls::client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
             cookies: Vec::new(),
         }
     }

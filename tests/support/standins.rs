@@ -212,7 +212,7 @@ impl FakeSupabaseAuth {
             pending: HashMap::new(),
             outbox: HashMap::new(),
             captcha: None,
-            http: reqwest::Client::new(),
+            http: shared::tls::client(),
         }));
         let router = Router::new()
             .route("/auth/v1/otp", post(otp))

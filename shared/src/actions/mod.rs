@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::mcp::{McpCaller, McpError};
 use crate::state::AppState;
-use crate::store::Receipt;
+use crate::store::{Durability, Receipt};
 use guard::Caller;
 
 /// One action call in progress: who is calling, and the receipts of its tool calls.
@@ -140,9 +140,15 @@ impl<'a> ActionCall<'a> {
         self.receipts.iter().map(|r| r.id).collect()
     }
 
+    /// Stores the receipts. Those of a consequential action (a swap, an alert) or of an
+    /// approval are flushed before the answer; those of a read may trail by the few
+    /// hundred milliseconds of an asynchronous commit ([`Durability::Relaxed`]).
     async fn store_receipts(&self) -> Result<(), ApiError> {
         if !self.receipts.is_empty() {
-            self.state.store.insert_receipts(&self.receipts).await.map_err(anyhow::Error::new)?;
+            let consequential = crate::openapi::ACTIONS.iter().any(|a| a.name == self.action && a.consequential)
+                || self.receipts.iter().any(|r| r.approval_id.is_some());
+            let durability = if consequential { Durability::Durable } else { Durability::Relaxed };
+            self.state.store.insert_receipts(&self.receipts, durability).await.map_err(anyhow::Error::new)?;
         }
         Ok(())
     }

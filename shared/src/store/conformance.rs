@@ -14,8 +14,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    ApprovalOutcome, ApprovalStatus, AuthorizationCode, AuthorizationRequest, ClaimOutcome, CodeRedemption, Grant,
-    Notification, OAuthClient, Profile, Receipt, Rotation, Store, StoreError, SwapApproval, VoiceHandoff,
+    ApprovalOutcome, ApprovalStatus, AuthorizationCode, AuthorizationRequest, ClaimOutcome, CodeRedemption, Durability,
+    Grant, LAST_USED_GRANULARITY, Notification, OAuthClient, Profile, Receipt, Rotation, Store, StoreError,
+    SwapApproval, VoiceHandoff,
 };
 use crate::tokens;
 
@@ -582,6 +583,14 @@ pub async fn action_context_reflects_grant_profile_and_tier(store: &dyn Store) {
     let touched = store.get_grant(grant.id).await.expect("get").expect("grant");
     assert_eq!(touched.last_used_at, Some(now));
 
+    // Within the granularity the bump is skipped; past it, it happens.
+    let soon = now + Duration::seconds(30);
+    store.action_context(grant.id, user_id, soon).await.expect("context").expect("some");
+    assert_eq!(store.get_grant(grant.id).await.expect("get").expect("grant").last_used_at, Some(now));
+    let stale = now + LAST_USED_GRANULARITY;
+    store.action_context(grant.id, user_id, stale).await.expect("context").expect("some");
+    assert_eq!(store.get_grant(grant.id).await.expect("get").expect("grant").last_used_at, Some(stale));
+
     // A pro profile with the channel on.
     store
         .upsert_profile(&Profile { user_id, email: None, tier: "pro".to_string(), channels: json!({"chatgpt": true}) })
@@ -616,13 +625,13 @@ pub async fn action_context_reflects_grant_profile_and_tier(store: &dyn Store) {
     assert_eq!(store.action_context(grant.id, Uuid::new_v4(), now).await.expect("context"), None);
     assert_eq!(store.action_context(Uuid::new_v4(), user_id, now).await.expect("context"), None);
 
-    // Revoked: still found, not live, and not touched any more.
-    let later = now + Duration::minutes(1);
-    store.revoke_grant(grant.id, now).await.expect("revoke");
+    // Revoked: still found, not live, and not touched any more, however stale.
+    let later = stale + Duration::minutes(10);
+    store.revoke_grant(grant.id, stale).await.expect("revoke");
     let context = store.action_context(grant.id, user_id, later).await.expect("context").expect("some");
     assert!(!context.grant_live);
     let stored = store.get_grant(grant.id).await.expect("get").expect("grant");
-    assert_eq!(stored.last_used_at, Some(now));
+    assert_eq!(stored.last_used_at, Some(stale));
 }
 
 fn a_receipt(user_id: Uuid, created_at: DateTime<Utc>) -> Receipt {
@@ -659,8 +668,8 @@ pub async fn receipts_paginate_newest_first(store: &dyn Store) {
 
     let (first, rest) = receipts.split_at(1);
     store.insert_receipt(&first[0]).await.expect("insert one");
-    store.insert_receipts(rest).await.expect("insert many");
-    store.insert_receipts(&[]).await.expect("insert none");
+    store.insert_receipts(rest, Durability::Relaxed).await.expect("insert many");
+    store.insert_receipts(&[], Durability::Durable).await.expect("insert none");
     store.insert_receipt(&a_receipt(Uuid::new_v4(), now)).await.expect("someone else's");
     assert!(matches!(store.insert_receipt(&first[0]).await, Err(StoreError::Conflict(_))));
 

@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::{
     ActionContext, ApprovalOutcome, ApprovalStatus, AuthorizationCode, AuthorizationRequest, ClaimOutcome,
-    CodeRedemption, Grant, GrantSummary, Notification, OAuthClient, Profile, Receipt, ReceiptCursor, Rotation, Store,
-    StoreError, StoreResult, SwapApproval, VoiceHandoff,
+    CodeRedemption, Durability, Grant, GrantSummary, LAST_USED_GRANULARITY, Notification, OAuthClient, Profile,
+    Receipt, ReceiptCursor, Rotation, Store, StoreError, StoreResult, SwapApproval, VoiceHandoff,
 };
 
 /// The tier a user without a profile gets.
@@ -482,13 +482,14 @@ impl Store for MemoryStore {
             None => (DEFAULT_TIER.to_string(), false),
         };
         let allowed_tools = state.tier_tools.get(&tier).cloned().unwrap_or_default();
-        if let Some(grant) = state.grants.get_mut(&grant_id).filter(|g| g.is_live()) {
+        let stale = |g: &Grant| g.last_used_at.is_none_or(|at| at <= now - LAST_USED_GRANULARITY);
+        if let Some(grant) = state.grants.get_mut(&grant_id).filter(|g| g.is_live() && stale(g)) {
             grant.last_used_at = Some(now);
         }
         Ok(Some(ActionContext { grant_live, scopes, tier, chatgpt_enabled, allowed_tools }))
     }
 
-    async fn insert_receipts(&self, receipts: &[Receipt]) -> StoreResult<()> {
+    async fn insert_receipts(&self, receipts: &[Receipt], _durability: Durability) -> StoreResult<()> {
         let mut state = self.state()?;
         // All or nothing, like the single INSERT of the Postgres store.
         let mut ids = std::collections::HashSet::new();

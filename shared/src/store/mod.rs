@@ -208,6 +208,22 @@ pub enum Rotation {
     NotFound,
 }
 
+/// How stale a grant's `last_used_at` may get before an action bumps it. Within this,
+/// an action's grant query writes nothing: no commit to flush, no row lock to queue on
+/// when one user's calls run concurrently.
+pub const LAST_USED_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Whether a write must survive a database crash the moment it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledged once flushed to disk: receipts of consequential actions.
+    Durable,
+    /// Acknowledged once written: Postgres flushes it within a few hundred milliseconds
+    /// (an asynchronous commit). A server crash in that window can lose it but never
+    /// corrupts anything. Receipts of reads.
+    Relaxed,
+}
+
 /// Everything an action needs to authorize a call, loaded in one round trip.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionContext {
@@ -438,6 +454,11 @@ pub trait Store: Send + Sync {
     /// A cheap round trip to the backend, for `/healthz`.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Opens what the first request will need (a pooled connection), so that a cold
+    /// start pays for it while the runtime waits for its first event. Best effort:
+    /// a failure here is met again, and reported, by that request.
+    async fn warm(&self) {}
+
     // --- profiles and entitlements ---
 
     /// Creates or replaces the connector's columns of a profile.
@@ -548,7 +569,8 @@ pub trait Store: Send + Sync {
     // --- actions ---
 
     /// Loads grant liveness, scopes, tier, channel switch and allowed tools in one round
-    /// trip, bumping the grant's `last_used_at` if live. `None` if the grant does not
+    /// trip, bumping the grant's `last_used_at` if live and older than
+    /// [`LAST_USED_GRANULARITY`]. `None` if the grant does not
     /// exist or is not `user_id`'s.
     async fn action_context(
         &self,
@@ -559,12 +581,12 @@ pub trait Store: Send + Sync {
 
     // --- receipts ---
 
-    /// Stores one receipt.
+    /// Stores one receipt, durably.
     async fn insert_receipt(&self, receipt: &Receipt) -> StoreResult<()> {
-        self.insert_receipts(std::slice::from_ref(receipt)).await
+        self.insert_receipts(std::slice::from_ref(receipt), Durability::Durable).await
     }
     /// Stores several receipts in one round trip.
-    async fn insert_receipts(&self, receipts: &[Receipt]) -> StoreResult<()>;
+    async fn insert_receipts(&self, receipts: &[Receipt], durability: Durability) -> StoreResult<()>;
     /// Reads one of a user's receipts.
     async fn get_receipt(&self, id: Uuid, user_id: Uuid) -> StoreResult<Option<Receipt>>;
     /// A user's receipts, newest first, strictly after `before` when given.

@@ -29,8 +29,8 @@ use uuid::Uuid;
 use super::memory::outcome_columns;
 use super::{
     ActionContext, ApprovalOutcome, ApprovalStatus, AuthorizationCode, AuthorizationRequest, ClaimOutcome,
-    CodeRedemption, Grant, GrantSummary, Notification, OAuthClient, Profile, Receipt, ReceiptCursor, Rotation, Store,
-    StoreError, StoreResult, SwapApproval, VoiceHandoff,
+    CodeRedemption, Durability, Grant, GrantSummary, LAST_USED_GRANULARITY, Notification, OAuthClient, Profile,
+    Receipt, ReceiptCursor, Rotation, Store, StoreError, StoreResult, SwapApproval, VoiceHandoff,
 };
 
 /// Connections per pool. A Lambda execution environment serves one request at a time;
@@ -395,6 +395,11 @@ impl Store for PgStore {
     async fn ping(&self) -> StoreResult<()> {
         self.conn().await?.simple_query("select 1").await?;
         Ok(())
+    }
+
+    async fn warm(&self) {
+        // The connection goes back to the pool when dropped, open.
+        let _ = self.conn().await;
     }
 
     async fn upsert_profile(&self, profile: &Profile) -> StoreResult<()> {
@@ -852,7 +857,8 @@ impl Store for PgStore {
     ) -> StoreResult<Option<ActionContext>> {
         // One statement, one round trip on every action. The CTE's update runs even
         // though the select does not read it; the select sees the grant as it was
-        // before the update, which is all it needs.
+        // before the update, which is all it needs. The update matches only a grant
+        // whose last_used_at is stale, so most actions write nothing and commit free.
         let row = self
             .conn()
             .await?
@@ -860,6 +866,7 @@ impl Store for PgStore {
                 "with touched as ( \
                      update connector_grants set last_used_at = $3 \
                      where id = $1 and user_id = $2 and revoked_at is null \
+                         and (last_used_at is null or last_used_at <= $4) \
                  ) \
                  select (g.revoked_at is null and c.id is not null) as grant_live, \
                      g.scopes, \
@@ -872,7 +879,12 @@ impl Store for PgStore {
                  left join profiles p on p.id = g.user_id \
                  left join connector_tier_tools t on t.tier = coalesce(p.tier::text, 'free') \
                  where g.id = $1 and g.user_id = $2",
-                &[(&grant_id, Type::UUID), (&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ)],
+                &[
+                    (&grant_id, Type::UUID),
+                    (&user_id, Type::UUID),
+                    (&now, Type::TIMESTAMPTZ),
+                    (&(now - LAST_USED_GRANULARITY), Type::TIMESTAMPTZ),
+                ],
             )
             .await?;
         let Some(row) = row else {
@@ -887,12 +899,14 @@ impl Store for PgStore {
         }))
     }
 
-    async fn insert_receipts(&self, receipts: &[Receipt]) -> StoreResult<()> {
+    async fn insert_receipts(&self, receipts: &[Receipt], durability: Durability) -> StoreResult<()> {
         if receipts.is_empty() {
             return Ok(());
         }
         // One INSERT of column arrays, unnested back into rows: one round trip, and all
-        // or nothing.
+        // or nothing. A relaxed insert turns synchronous_commit off for its own
+        // (implicit) transaction only, in the same statement: set_config(…, true) is
+        // transaction-local, and the commit reads it.
         let ids: Vec<Uuid> = receipts.iter().map(|r| r.id).collect();
         let user_ids: Vec<Uuid> = receipts.iter().map(|r| r.user_id).collect();
         let client_ids: Vec<&str> = receipts.iter().map(|r| r.client_id.as_str()).collect();
@@ -905,10 +919,14 @@ impl Store for PgStore {
         let request_ids: Vec<&str> = receipts.iter().map(|r| r.request_id.as_str()).collect();
         let approval_ids: Vec<Option<Uuid>> = receipts.iter().map(|r| r.approval_id).collect();
         let created: Vec<DateTime<Utc>> = receipts.iter().map(|r| r.created_at).collect();
-        let sql = format!(
-            "insert into connector_receipts ({RECEIPT_COLUMNS}) \
-             select * from unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        );
+        let rows = "unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+        let sql = match durability {
+            Durability::Durable => format!("insert into connector_receipts ({RECEIPT_COLUMNS}) select * from {rows}"),
+            Durability::Relaxed => format!(
+                "insert into connector_receipts ({RECEIPT_COLUMNS}) \
+                 select r.* from {rows} as r, (select set_config('synchronous_commit', 'off', true)) as relaxed"
+            ),
+        };
         self.conn()
             .await?
             .execute_typed(
