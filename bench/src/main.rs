@@ -80,11 +80,16 @@ pub struct Options {
     pub rounds: usize,
     /// The command line recorded in the report.
     pub command: String,
+    /// A `connector-bench` built with symbols (`[profile.profiling]`): when given, the
+    /// connector is profiled under callgrind for `profile_requests` actions.
+    pub profile_exe: Option<PathBuf>,
+    pub profile_requests: usize,
 }
 
 impl Options {
     const USAGE: &'static str = "usage: connector-bench [run] [--out BENCHMARKS.md] [--bin-dir target/release] \
-                                 [--mcpo .venv/bin/mcpo] [--seconds 3] [--rounds 4] [--command TEXT]\n       \
+                                 [--mcpo .venv/bin/mcpo] [--seconds 3] [--rounds 4] [--command TEXT] \
+                                 [--profile-exe target/profiling/connector-bench] [--profile-requests 300]\n       \
                                  connector-bench host connector|sandbox   (internal: the processes under test)";
 
     fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -95,6 +100,8 @@ impl Options {
             seconds: 3.0,
             rounds: 4,
             command: "scripts/bench".into(),
+            profile_exe: None,
+            profile_requests: 300,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -106,6 +113,10 @@ impl Options {
                 "--seconds" => options.seconds = value()?.parse().context("--seconds")?,
                 "--rounds" => options.rounds = value()?.parse().context("--rounds")?,
                 "--command" => options.command = value()?,
+                "--profile-exe" => options.profile_exe = Some(value()?.into()),
+                "--profile-requests" => {
+                    options.profile_requests = value()?.parse().context("--profile-requests")?;
+                }
                 other => bail!("unknown option {other:?}\n{}", Self::USAGE),
             }
         }
@@ -253,6 +264,13 @@ async fn run_on(options: Options, db: BenchDatabase, machine: Machine, started: 
 
     // 3 and 4: the release binaries.
     cold_starts(&bench, &sandbox, &mut report).await?;
+
+    // 6: where the connector's own CPU goes.
+    if let Some(exe) = &bench.options.profile_exe
+        && let Err(error) = profile(&bench, &sandbox, exe, &mut report).await
+    {
+        report.notes.push(format!("the callgrind profile failed: {error:#}"));
+    }
     drop(sandbox);
     report.binaries = binary_sizes(&bench.options.bin_dir);
 
@@ -569,6 +587,40 @@ async fn async_commit(bench: &Bench, sandbox: &Host, report: &mut Report) -> any
     .await;
     bench.db.set_synchronous_commit(true).await?;
     report.async_commit = measured?;
+    Ok(())
+}
+
+/// The connector (a `connector-bench` with symbols) under callgrind: warmed with 20
+/// actions, counters zeroed, then `profile_requests` `resolve_token` actions one at a
+/// time; the profile is read with `callgrind_annotate`.
+async fn profile(bench: &Bench, sandbox: &Host, exe: &Path, report: &mut Report) -> anyhow::Result<()> {
+    println!("\n[6/6] callgrind profile of the connector ({} resolve_token actions)", bench.options.profile_requests);
+    let out_dir = PathBuf::from("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let out = out_dir.join("callgrind.connector.out");
+    let env = bench.connector_env(&bench.db.url, &sandbox.address);
+    let connector = Host::start_under_callgrind(exe, "connector", &env, &out).await?;
+    let (_, _, access_token) = bench.linked_user().await?;
+    let request = action_request(bench, &connector, &access_token);
+    for _ in 0..20 {
+        request(0).await.map_err(|e| anyhow::anyhow!("warm-up: {e}"))?;
+    }
+    let zeroed = procs::command_output("callgrind_control", &["--zero", &connector.pid.to_string()]).is_some();
+    for _ in 0..bench.options.profile_requests {
+        request(0).await.map_err(|e| anyhow::anyhow!("profiled action: {e}"))?;
+    }
+    connector.finish().await?;
+    let out_text = out.display().to_string();
+    // After --zero, the file written at exit holds the profiled actions only.
+    let annotate = |inclusive: &str| {
+        procs::command_output(
+            "callgrind_annotate",
+            &[&format!("--inclusive={inclusive}"), "--threshold=100", "--auto=no", &out_text],
+        )
+        .context("callgrind_annotate failed")
+    };
+    report.profile =
+        Some(CpuProfile::parse(&annotate("no")?, &annotate("yes")?, bench.options.profile_requests, zeroed, &out_text));
     Ok(())
 }
 

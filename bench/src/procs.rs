@@ -2,6 +2,7 @@
 //! what /proc says about them.
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,6 +34,38 @@ impl Host {
             // waits for. Here, /dev/null, so the logging cost is paid but not the reading.
             .stdout(Stdio::null());
         Host::spawn(command, what).await
+    }
+
+    /// [`Host::start`] of `exe` (a `connector-bench` built with symbols) under
+    /// `valgrind --tool=callgrind`, which writes its profile to `out` when the host exits
+    /// ([`Host::finish`]).
+    pub async fn start_under_callgrind(
+        exe: &Path,
+        what: &str,
+        env: &[(String, String)],
+        out: &Path,
+    ) -> anyhow::Result<Host> {
+        let mut command = Command::new("valgrind");
+        command
+            .args(["--tool=callgrind", "--quiet"])
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg(exe)
+            .args(["host", what])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null());
+        Host::spawn(command, what).await
+    }
+
+    /// Closes the host's stdin, which ends it, and waits for it to exit.
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        drop(self.child.stdin.take());
+        let status = tokio::time::timeout(Duration::from_secs(120), self.child.wait())
+            .await
+            .context("the host did not exit within 120 s of its stdin closing")??;
+        if !status.success() {
+            bail!("the host exited with {status}: {}", self.tail());
+        }
+        Ok(())
     }
 
     async fn spawn(mut command: Command, what: &str) -> anyhow::Result<Host> {

@@ -178,6 +178,7 @@ pub struct Report {
     pub cold: Vec<ColdCell>,
     pub function_load: Option<FunctionLoad>,
     pub binaries: Vec<BinarySize>,
+    pub profile: Option<CpuProfile>,
     pub notes: Vec<String>,
     pub targets: Vec<TargetRow>,
 }
@@ -455,15 +456,16 @@ impl Report {
         });
 
         if !self.async_commit.is_empty() {
-            let _ = writeln!(out, "\n### Attribution: the same connector without waiting for the WAL flush\n");
+            let _ = writeln!(out, "\n### Check: nothing on the hot path waits for a WAL flush\n");
             let _ = writeln!(
                 out,
-                "The action writes twice (the `last_used_at` bump inside the grant query, and the receipt \
-                 INSERT), and each commit waits for Postgres to flush its WAL to disk. To see what that wait \
-                 costs on this machine, a second connector process ran against the same throwaway database \
-                 after `ALTER DATABASE … SET synchronous_commit = off` (nothing else changed; the setting \
-                 applies to this database only and is reset afterwards), again interleaved with direct \
-                 calls:\n"
+                "A read action's grant query writes nothing while the grant's `last_used_at` is under a \
+                 minute old, and its receipt commits asynchronously (`Durability::Relaxed`); only \
+                 consequential actions (swaps, alerts) wait for the flush. To check that no flush is left \
+                 on this path, a second connector process ran against the same throwaway database after \
+                 `ALTER DATABASE … SET synchronous_commit = off` (the setting applies to this database only \
+                 and is reset afterwards), interleaved with direct calls. Its figures should match the \
+                 connector's above:\n"
             );
             overhead_table(&mut out, &self.async_commit);
         }
@@ -613,6 +615,9 @@ impl Report {
         for sql in &self.refresh_sql {
             let _ = writeln!(out, "| `{}` |", shorten(sql, 220));
         }
+        if let Some(profile) = &self.profile {
+            profile.markdown(&mut out);
+        }
         if !self.notes.is_empty() {
             let _ = writeln!(out, "\n## Notes from this run\n");
             for note in &self.notes {
@@ -683,4 +688,99 @@ fn summarize(values: &[usize]) -> String {
 fn shorten(sql: &str, max: usize) -> String {
     let text = sql.replace('|', "\\|").replace('`', "'");
     if text.chars().count() <= max { text } else { format!("{}…", text.chars().take(max).collect::<String>()) }
+}
+
+/// A callgrind profile of the connector serving actions: instruction counts, which are
+/// repeatable where timings are not.
+#[derive(Debug, Default)]
+pub struct CpuProfile {
+    pub requests: usize,
+    /// Instructions of the profiled part (after the warm-up when `zeroed`).
+    pub total_ir: u64,
+    pub zeroed: bool,
+    pub file: String,
+    /// (instructions, function) by self cost, then by inclusive cost.
+    pub by_self: Vec<(u64, String)>,
+    pub inclusive: Vec<(u64, String)>,
+}
+
+impl CpuProfile {
+    /// Reads two `callgrind_annotate` outputs (self, then inclusive).
+    pub fn parse(by_self: &str, inclusive: &str, requests: usize, zeroed: bool, file: &str) -> CpuProfile {
+        let number = |text: &str| text.replace(',', "").parse::<u64>().ok();
+        let total_ir = by_self
+            .lines()
+            .find(|l| l.contains("PROGRAM TOTALS"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(number)
+            .unwrap_or(0);
+        // Rows look like `1,234 (12.34%)  file:function [object]`.
+        let rows = |text: &str| -> Vec<(u64, String)> {
+            text.lines()
+                .filter(|l| l.contains("%)") && !l.contains("PROGRAM TOTALS"))
+                .filter_map(|l| {
+                    let ir = number(l.split_whitespace().next()?)?;
+                    let function = l.split_once("%)")?.1.trim();
+                    let function = function.split(" [").next().unwrap_or(function);
+                    let function = function.rsplit_once(':').map(|(_, f)| f).unwrap_or(function);
+                    Some((ir, function.to_owned()))
+                })
+                .take(25)
+                .collect()
+        };
+        CpuProfile {
+            requests,
+            total_ir,
+            zeroed,
+            file: file.to_owned(),
+            by_self: rows(by_self),
+            inclusive: rows(inclusive),
+        }
+    }
+
+    pub fn per_request(&self, ir: u64) -> f64 {
+        ir as f64 / self.requests.max(1) as f64
+    }
+
+    fn markdown(&self, out: &mut String) {
+        let _ = writeln!(out, "\n## 6. CPU profile (callgrind)\n");
+        let _ = writeln!(
+            out,
+            "The connector (`[profile.profiling]`: the release profile with symbols) under `valgrind \
+             --tool=callgrind`, serving {} `resolve_token` actions one at a time after 20 warm-up actions{}. \
+             Instruction counts, not time: repeatable whatever else the machine does. **{:.0} instructions \
+             per action** in the connector process (its tokio workers, hyper, the bearer check, the \
+             Postgres and MCP clients, the log line), against the sandbox's own work which is not in \
+             this process. Profile: `{}` (`callgrind_annotate` it for more).\n",
+            self.requests,
+            if self.zeroed {
+                " (counters zeroed after the warm-up)"
+            } else {
+                " (counters NOT zeroed: startup included)"
+            },
+            self.per_request(self.total_ir),
+            self.file
+        );
+        let _ = writeln!(out, "| by self cost | instructions per action | share |\n|---|---:|---:|");
+        for (ir, function) in self.by_self.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "| `{}` | {:.0} | {:.1}% |",
+                shorten(function, 110),
+                self.per_request(*ir),
+                *ir as f64 * 100.0 / self.total_ir.max(1) as f64
+            );
+        }
+        let _ =
+            writeln!(out, "\n| inclusive (callee costs included) | instructions per action | share |\n|---|---:|---:|");
+        for (ir, function) in self.inclusive.iter().take(25) {
+            let _ = writeln!(
+                out,
+                "| `{}` | {:.0} | {:.1}% |",
+                shorten(function, 110),
+                self.per_request(*ir),
+                *ir as f64 * 100.0 / self.total_ir.max(1) as f64
+            );
+        }
+    }
 }

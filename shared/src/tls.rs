@@ -1,19 +1,40 @@
-//! Outgoing HTTPS: every client of the connector (Secrets Manager, Supabase, Turnstile,
-//! the MCP server) speaks TLS through rustls with the *ring* provider, the one Postgres
-//! TLS uses too. reqwest is built without its default provider (aws-lc), which would
-//! put a second crypto library in every Lambda binary; so a client must be made here,
-//! after the provider is installed.
+//! Outgoing TLS: every client of the connector (Secrets Manager, Supabase, Turnstile, the
+//! MCP server, Postgres) uses rustls with the *ring* provider and Mozilla's root
+//! certificates compiled in (`webpki-roots`).
+//!
+//! Two choices keep cold starts and binaries small. reqwest is built without its default
+//! provider (aws-lc), which would put a second crypto library in every Lambda binary. And
+//! its clients get a ready `ClientConfig`: left to itself, reqwest reads and parses the
+//! system's CA bundle (`rustls-platform-verifier`) each time a client is built, which
+//! is milliseconds of every cold start; the compiled-in roots cost nothing to load.
 
-/// Installs ring as the process's rustls provider. Idempotent.
+use std::sync::Arc;
+
+/// Installs ring as the process's default rustls provider, for any library that asks for
+/// the default. Idempotent.
 pub fn install_crypto_provider() {
     // Err only when a provider is already installed, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// A reqwest builder whose TLS uses the process's provider.
+/// Mozilla's trusted roots, as compiled in: nothing is parsed at run time.
+pub fn web_pki_roots() -> rustls::RootCertStore {
+    rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }
+}
+
+/// A client configuration trusting `roots`, on ring, TLS 1.2 and 1.3.
+pub fn client_config(roots: rustls::RootCertStore) -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// A reqwest builder with the connector's TLS (ring, web PKI roots).
 pub fn client_builder() -> reqwest::ClientBuilder {
     install_crypto_provider();
-    reqwest::Client::builder()
+    reqwest::Client::builder().tls_backend_preconfigured(client_config(web_pki_roots()))
 }
 
 /// A reqwest client with default settings.

@@ -10,7 +10,6 @@
 //! and approval claims; one transaction holding the grant's row lock (`FOR UPDATE`) for
 //! refresh rotation; one transaction for client deletion and its grant revocation.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -110,19 +109,14 @@ impl PgStore {
 }
 
 fn rustls_connector(extra_roots_pem: Option<&str>) -> anyhow::Result<MakeRustlsConnect> {
-    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut roots = crate::tls::web_pki_roots();
     if let Some(pem) = extra_roots_pem {
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
             let cert = cert.context("reading the database CA certificate PEM")?;
             roots.add(cert).context("adding the database CA certificate")?;
         }
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .context("configuring TLS for Postgres")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
+    Ok(MakeRustlsConnect::new(crate::tls::client_config(roots)))
 }
 
 impl From<tokio_postgres::Error> for StoreError {
