@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use connector_tests::db::TestDatabase;
-use shared::store::Store;
 use shared::store::conformance;
 use shared::store::memory::MemoryStore;
 use shared::store::migrate::{self, MIGRATIONS};
 use shared::store::postgres::PgStore;
+use shared::store::{Durability, Store};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,6 +26,22 @@ async fn postgres_store_passes_the_conformance_suite() {
     conformance::run_all(Arc::new(store.clone())).await;
     // Every check uses fresh ids, so the suite passes again on the same database.
     conformance::run_all(Arc::new(store)).await;
+}
+
+/// A read's receipts commit asynchronously for their own statement only: the pooled
+/// connection they ran on is back to synchronous commits for whatever comes next.
+#[tokio::test]
+async fn relaxed_receipts_leave_the_pooled_connection_synchronous() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PgStore::connect(db.url(), false).expect("pool builds");
+    store.migrate().await.expect("migrations apply");
+    let receipt = conformance::a_receipt(Uuid::new_v4(), chrono::Utc::now());
+    store.insert_receipts(std::slice::from_ref(&receipt), Durability::Relaxed).await.expect("insert");
+    assert!(store.get_receipt(receipt.id, receipt.user_id).await.expect("read").is_some());
+    // Used one call at a time, the pool holds one connection: the one the insert ran on.
+    assert_eq!(store.setting("synchronous_commit").await.expect("setting"), "on");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

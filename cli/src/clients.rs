@@ -97,16 +97,21 @@ pub async fn run(cmd: ClientsCommand) -> anyhow::Result<()> {
 }
 
 /// The store `DATABASE_URL` names; TLS when `DATABASE_TLS` is `true` or `1`, as Supabase
-/// requires.
+/// requires, also trusting the CA certificate(s) of `DATABASE_CA_PEM` when set (which
+/// implies TLS). `missing` is said when `DATABASE_URL` is not set.
+pub fn connect_to_database(missing: &str) -> anyhow::Result<PgStore> {
+    let url = std::env::var("DATABASE_URL")
+        .map_err(|_| anyhow::anyhow!("configuration error: DATABASE_URL is not set{missing}"))?;
+    match std::env::var("DATABASE_CA_PEM").ok().filter(|pem| !pem.trim().is_empty()) {
+        Some(ca_pem) => PgStore::connect_with_ca(&url, &ca_pem),
+        None => PgStore::connect(&url, std::env::var("DATABASE_TLS").is_ok_and(|v| v == "true" || v == "1")),
+    }
+}
+
 fn connect() -> anyhow::Result<PgStore> {
-    let url = std::env::var("DATABASE_URL").map_err(|_| {
-        anyhow::anyhow!(
-            "configuration error: DATABASE_URL is not set; `connector clients` works on the \
-             database directly (or use the operator API with the admin token)"
-        )
-    })?;
-    let tls = std::env::var("DATABASE_TLS").is_ok_and(|v| v == "true" || v == "1");
-    PgStore::connect(&url, tls)
+    connect_to_database(
+        "; `connector clients` works on the database directly (or use the operator API with the admin token)",
+    )
 }
 
 fn print_client(client: &ClientView) {

@@ -63,10 +63,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { port } => serve::run(port).await,
         Command::Clients { command } => clients::run(command).await,
         Command::Migrate => {
-            let url = std::env::var("DATABASE_URL")
-                .map_err(|_| anyhow::anyhow!("configuration error: DATABASE_URL is not set"))?;
-            let tls = std::env::var("DATABASE_TLS").is_ok_and(|v| v == "true" || v == "1");
-            let applied = shared::store::migrate::run(&url, tls).await?;
+            let applied = clients::connect_to_database("")?.migrate().await?;
             if applied.is_empty() {
                 println!("database is up to date");
             }

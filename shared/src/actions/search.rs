@@ -1,7 +1,7 @@
 //! `search` (`GET /connector/chatgpt/search?query=…`, scope `mcp:invoke`): pump.fun
 //! dossiers, market snapshots and knowledge-base answers through `general/search`.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::ActionCall;
 use crate::error::ApiError;
 use crate::http::RequestId;
+use crate::http::extract::Query;
 use crate::state::AppState;
 
 pub const PATH: &str = "/connector/chatgpt/search";
@@ -33,10 +34,10 @@ async fn search(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
     headers: HeaderMap,
-    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<SearchQuery>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let mut call = ActionCall::begin(&state, &headers, request_id, "search", "mcp:invoke").await?;
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(query) = query?;
     let text = query.query.trim();
     if text.is_empty() || text.chars().count() > 400 {
         return Err(ApiError::BadRequest("query must be 1 to 400 characters".into()));

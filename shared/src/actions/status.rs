@@ -2,7 +2,7 @@
 //! for a requested swap, and `get_receipt` (`GET /connector/chatgpt/get_receipt?receipt_id=…`)
 //! for any receipt. Scope `mcp:invoke`; only the caller's own records are visible.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::guard;
 use crate::error::ApiError;
+use crate::http::extract::Query;
 use crate::state::AppState;
 use crate::store::{Receipt, SwapApproval};
 
@@ -77,10 +78,10 @@ pub fn receipt_view(receipt: &Receipt) -> Value {
 async fn get_swap_status(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<ApprovalQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ApprovalQuery>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = guard::authorize(&state, &headers, "mcp:invoke").await?;
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(query) = query?;
     let id = parse_id("approval_id", &query.approval_id)?;
     let approval = state.store.get_approval(id, caller.claims.sub).await.map_err(anyhow::Error::new)?;
     let approval = approval.ok_or(ApiError::Missing("no swap request with this approval_id"))?;
@@ -90,10 +91,10 @@ async fn get_swap_status(
 async fn get_receipt(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<ReceiptQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ReceiptQuery>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = guard::authorize(&state, &headers, "mcp:invoke").await?;
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(query) = query?;
     let id = parse_id("receipt_id", &query.receipt_id)?;
     let receipt = state.store.get_receipt(id, caller.claims.sub).await.map_err(anyhow::Error::new)?;
     let receipt = receipt.ok_or(ApiError::Missing("no receipt with this receipt_id"))?;

@@ -5,7 +5,7 @@
 //! - `GET /dexter/notifications?limit=20` → `{ "notifications": [...] }`
 //! - `GET /dexter/voice-handoffs/{id}` → the handoff's context, once, for its own user
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::session;
 use crate::actions::status::receipt_view;
 use crate::error::ApiError;
+use crate::http::extract::Query;
 use crate::state::AppState;
 use crate::store::ReceiptCursor;
 
@@ -53,10 +54,10 @@ fn parse_cursor(text: &str) -> Result<ReceiptCursor, ApiError> {
 async fn receipts(
     State(state): State<AppState>,
     headers: HeaderMap,
-    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    page: Result<Query<Page>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let user_id = session::user_id(&state, &headers)?;
-    let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(page) = page?;
     let limit = limit(&page)?;
     let before = page.cursor.as_deref().map(parse_cursor).transpose()?;
     let found = state.store.list_receipts(user_id, before, limit).await.map_err(anyhow::Error::new)?;
@@ -70,10 +71,10 @@ async fn receipts(
 async fn notifications(
     State(state): State<AppState>,
     headers: HeaderMap,
-    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    page: Result<Query<Page>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let user_id = session::user_id(&state, &headers)?;
-    let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(page) = page?;
     let found = state.store.list_notifications(user_id, limit(&page)?).await.map_err(anyhow::Error::new)?;
     Ok(Json(json!({ "notifications": found })))
 }

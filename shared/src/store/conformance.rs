@@ -634,7 +634,8 @@ pub async fn action_context_reflects_grant_profile_and_tier(store: &dyn Store) {
     assert_eq!(stored.last_used_at, Some(stale));
 }
 
-fn a_receipt(user_id: Uuid, created_at: DateTime<Utc>) -> Receipt {
+/// A receipt of a read action, for `user_id`.
+pub fn a_receipt(user_id: Uuid, created_at: DateTime<Utc>) -> Receipt {
     Receipt {
         id: Uuid::new_v4(),
         user_id,

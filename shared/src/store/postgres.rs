@@ -103,6 +103,13 @@ impl PgStore {
         super::migrate::run_on(&mut client).await
     }
 
+    /// A server setting as a pooled connection sees it (`current_setting`), for checks
+    /// and diagnostics.
+    pub async fn setting(&self, name: &str) -> StoreResult<String> {
+        let row = self.conn().await?.query_typed_one("select current_setting($1)", &[(&name, Type::TEXT)]).await?;
+        Ok(row.try_get(0)?)
+    }
+
     async fn conn(&self) -> StoreResult<Object> {
         self.pool.get().await.context("getting a Postgres connection from the pool").map_err(StoreError::Unexpected)
     }
