@@ -463,12 +463,28 @@ fn mcpo_request(bench: &Bench, mcpo: &Mcpo, api_key: &str) -> Request {
     })
 }
 
-/// The processes whose CPU time is attributed per cell.
+/// The processes whose CPU time is attributed per cell. The Postgres backends serving the
+/// connector's pool are looked up before each cell (`pg_stat_activity`).
 #[derive(Clone, Copy)]
 struct Pids {
     connector: u32,
     sandbox: u32,
     mcpo: Option<u32>,
+}
+
+/// The server processes of the connector's pooled connections to the bench database.
+async fn postgres_backends(bench: &Bench) -> Vec<u32> {
+    let Ok(client) = connect(&bench.db.maintenance_url).await else {
+        return Vec::new();
+    };
+    let rows = client
+        .query(
+            "select pid from pg_stat_activity where datname = $1 and application_name = 'dexter-chatgpt-connector'",
+            &[&bench.db.name],
+        )
+        .await
+        .unwrap_or_default();
+    rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect()
 }
 
 /// Warm-up, then `rounds` rounds of every (concurrency, way) cell, interleaved so that the
@@ -489,10 +505,11 @@ async fn measure(bench: &Bench, ways: &[(Way, Request)], pids: Pids) -> anyhow::
     for round in 0..bench.options.rounds {
         for concurrency in [1, 16] {
             for (way, request) in ways {
-                let before = CpuSplit::read(pids);
+                let backends = postgres_backends(bench).await;
+                let before = CpuSplit::read(pids, &backends);
                 let request = request.clone();
                 let samples = stats::closed_loop(concurrency, cell, move |w| request(w)).await;
-                let after = CpuSplit::read(pids);
+                let after = CpuSplit::read(pids, &backends);
                 cpu.entry((*way, concurrency)).or_default().add(&after.minus(&before));
                 println!(
                     "  round {} c={concurrency:<2} {:<24} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms{}",
@@ -612,15 +629,10 @@ async fn profile(bench: &Bench, sandbox: &Host, exe: &Path, report: &mut Report)
     connector.finish().await?;
     let out_text = out.display().to_string();
     // After --zero, the file written at exit holds the profiled actions only.
-    let annotate = |inclusive: &str| {
-        procs::command_output(
-            "callgrind_annotate",
-            &[&format!("--inclusive={inclusive}"), "--threshold=100", "--auto=no", &out_text],
-        )
-        .context("callgrind_annotate failed")
-    };
-    report.profile =
-        Some(CpuProfile::parse(&annotate("no")?, &annotate("yes")?, bench.options.profile_requests, zeroed, &out_text));
+    let annotated =
+        procs::command_output("callgrind_annotate", &["--inclusive=no", "--threshold=100", "--auto=no", &out_text])
+            .context("callgrind_annotate failed")?;
+    report.profile = Some(CpuProfile::parse(&annotated, bench.options.profile_requests, zeroed, &out_text));
     Ok(())
 }
 
@@ -636,15 +648,17 @@ async fn expect_ok(request: reqwest::RequestBuilder) -> stats::Outcome {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuSplit {
     pub connector: f64,
+    pub postgres: f64,
     pub sandbox: f64,
     pub mcpo: f64,
     pub driver: f64,
 }
 
 impl CpuSplit {
-    fn read(pids: Pids) -> CpuSplit {
+    fn read(pids: Pids, postgres_backends: &[u32]) -> CpuSplit {
         CpuSplit {
             connector: procs::cpu_seconds(pids.connector),
+            postgres: postgres_backends.iter().map(|&pid| procs::cpu_seconds(pid)).sum(),
             sandbox: procs::cpu_seconds(pids.sandbox),
             mcpo: pids.mcpo.map(procs::cpu_seconds).unwrap_or(0.0),
             driver: procs::cpu_seconds(std::process::id()),
@@ -654,6 +668,7 @@ impl CpuSplit {
     fn minus(&self, other: &CpuSplit) -> CpuSplit {
         CpuSplit {
             connector: self.connector - other.connector,
+            postgres: self.postgres - other.postgres,
             sandbox: self.sandbox - other.sandbox,
             mcpo: self.mcpo - other.mcpo,
             driver: self.driver - other.driver,
@@ -662,6 +677,7 @@ impl CpuSplit {
 
     fn add(&mut self, other: &CpuSplit) {
         self.connector += other.connector;
+        self.postgres += other.postgres;
         self.sandbox += other.sandbox;
         self.mcpo += other.mcpo;
         self.driver += other.driver;

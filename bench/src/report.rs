@@ -642,7 +642,7 @@ fn delta_in(cells: &[OverheadCell], cell: &OverheadCell) -> Option<(f64, f64)> {
 fn overhead_table(out: &mut String, cells: &[OverheadCell]) {
     let _ = writeln!(
         out,
-        "| way | concurrency | req/s | p50 ms | p99 ms | requests | errors | Δp50 ms | Δp99 ms | p50 ratio | CPU ms/req (connector · sandbox · mcpo · load generator) |"
+        "| way | concurrency | req/s | p50 ms | p99 ms | requests | errors | Δp50 ms | Δp99 ms | p50 ratio | CPU ms/req (connector · its Postgres backends · sandbox · mcpo · load generator) |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for cell in cells {
@@ -659,7 +659,7 @@ fn overhead_table(out: &mut String, cells: &[OverheadCell]) {
         let per = |seconds: f64| seconds * 1000.0 / n;
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.3} · {:.3} · {:.3} · {:.3} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.3} · {:.3} · {:.3} · {:.3} · {:.3} |",
             cell.way.label(),
             cell.concurrency,
             cell.samples.rps(),
@@ -671,6 +671,7 @@ fn overhead_table(out: &mut String, cells: &[OverheadCell]) {
             d99,
             ratio,
             per(cell.cpu.connector),
+            per(cell.cpu.postgres),
             per(cell.cpu.sandbox),
             per(cell.cpu.mcpo),
             per(cell.cpu.driver),
@@ -699,42 +700,57 @@ pub struct CpuProfile {
     pub total_ir: u64,
     pub zeroed: bool,
     pub file: String,
-    /// (instructions, function) by self cost, then by inclusive cost.
+    /// (instructions, function) by self cost, most first.
     pub by_self: Vec<(u64, String)>,
-    pub inclusive: Vec<(u64, String)>,
+    /// (instructions, crate or library) by self cost, most first.
+    pub by_crate: Vec<(u64, String)>,
 }
 
 impl CpuProfile {
-    /// Reads two `callgrind_annotate` outputs (self, then inclusive).
-    pub fn parse(by_self: &str, inclusive: &str, requests: usize, zeroed: bool, file: &str) -> CpuProfile {
+    /// Reads `callgrind_annotate --inclusive=no` output.
+    pub fn parse(annotated: &str, requests: usize, zeroed: bool, file: &str) -> CpuProfile {
         let number = |text: &str| text.replace(',', "").parse::<u64>().ok();
-        let total_ir = by_self
+        let total_ir = annotated
             .lines()
             .find(|l| l.contains("PROGRAM TOTALS"))
             .and_then(|l| l.split_whitespace().next())
             .and_then(number)
             .unwrap_or(0);
-        // Rows look like `1,234 (12.34%)  file:function [object]`.
-        let rows = |text: &str| -> Vec<(u64, String)> {
-            text.lines()
-                .filter(|l| l.contains("%)") && !l.contains("PROGRAM TOTALS"))
-                .filter_map(|l| {
-                    let ir = number(l.split_whitespace().next()?)?;
-                    let function = l.split_once("%)")?.1.trim();
-                    let function = function.split(" [").next().unwrap_or(function);
-                    let function = function.rsplit_once(':').map(|(_, f)| f).unwrap_or(function);
-                    Some((ir, function.to_owned()))
-                })
-                .take(25)
-                .collect()
-        };
+        // Rows look like `1,234 (12.34%)  file:function [object]`. callgrind charges the
+        // thread entry frames (clone, start_thread, the tokio worker loop) with nearly
+        // everything; a row above half the total is such a frame, not real self cost.
+        let rows: Vec<(u64, String, String)> = annotated
+            .lines()
+            .filter(|l| l.contains("%)") && !l.contains("PROGRAM TOTALS"))
+            .filter_map(|l| {
+                let ir = number(l.split_whitespace().next()?)?;
+                let rest = l.split_once("%)")?.1.trim();
+                let (location, object) = match rest.rsplit_once(" [") {
+                    Some((location, object)) => (location, object.trim_end_matches(']')),
+                    None => (rest, ""),
+                };
+                let function = [".rs:", ".c:", ".S:", ".h:", "???:"]
+                    .iter()
+                    .filter_map(|marker| location.find(marker).map(|i| &location[i + marker.len()..]))
+                    .next()
+                    .unwrap_or(location);
+                Some((ir, function.to_owned(), object.to_owned()))
+            })
+            .filter(|(ir, _, _)| ir * 2 <= total_ir)
+            .collect();
+        let mut by_crate: std::collections::HashMap<String, u64> = Default::default();
+        for (ir, function, object) in &rows {
+            *by_crate.entry(crate_of(function, object)).or_default() += ir;
+        }
+        let mut by_crate: Vec<(u64, String)> = by_crate.into_iter().map(|(k, v)| (v, k)).collect();
+        by_crate.sort_by_key(|entry| std::cmp::Reverse(entry.0));
         CpuProfile {
             requests,
             total_ir,
             zeroed,
             file: file.to_owned(),
-            by_self: rows(by_self),
-            inclusive: rows(inclusive),
+            by_self: rows.into_iter().take(15).map(|(ir, f, _)| (ir, f)).collect(),
+            by_crate,
         }
     }
 
@@ -750,8 +766,8 @@ impl CpuProfile {
              --tool=callgrind`, serving {} `resolve_token` actions one at a time after 20 warm-up actions{}. \
              Instruction counts, not time: repeatable whatever else the machine does. **{:.0} instructions \
              per action** in the connector process (its tokio workers, hyper, the bearer check, the \
-             Postgres and MCP clients, the log line), against the sandbox's own work which is not in \
-             this process. Profile: `{}` (`callgrind_annotate` it for more).\n",
+             Postgres and MCP clients, the log line); Postgres and the sandbox are other processes. \
+             Profile: `{}` (`callgrind_annotate` it for more).\n",
             self.requests,
             if self.zeroed {
                 " (counters zeroed after the warm-up)"
@@ -761,26 +777,56 @@ impl CpuProfile {
             self.per_request(self.total_ir),
             self.file
         );
-        let _ = writeln!(out, "| by self cost | instructions per action | share |\n|---|---:|---:|");
-        for (ir, function) in self.by_self.iter().take(20) {
-            let _ = writeln!(
-                out,
-                "| `{}` | {:.0} | {:.1}% |",
-                shorten(function, 110),
-                self.per_request(*ir),
-                *ir as f64 * 100.0 / self.total_ir.max(1) as f64
-            );
+        let share = |ir: u64| ir as f64 * 100.0 / self.total_ir.max(1) as f64;
+        let _ = writeln!(out, "| crate or library (self cost) | instructions per action | share |\n|---|---:|---:|");
+        for (ir, name) in self.by_crate.iter().take(12) {
+            let _ = writeln!(out, "| `{name}` | {:.0} | {:.1}% |", self.per_request(*ir), share(*ir));
         }
-        let _ =
-            writeln!(out, "\n| inclusive (callee costs included) | instructions per action | share |\n|---|---:|---:|");
-        for (ir, function) in self.inclusive.iter().take(25) {
-            let _ = writeln!(
-                out,
-                "| `{}` | {:.0} | {:.1}% |",
-                shorten(function, 110),
-                self.per_request(*ir),
-                *ir as f64 * 100.0 / self.total_ir.max(1) as f64
-            );
+        let _ = writeln!(out, "\n| function (self cost) | instructions per action | share |\n|---|---:|---:|");
+        for (ir, function) in &self.by_self {
+            let _ =
+                writeln!(out, "| `{}` | {:.0} | {:.1}% |", shorten(function, 120), self.per_request(*ir), share(*ir));
         }
+    }
+}
+
+/// The crate a function belongs to (`<&curve25519_dalek::…` → `curve25519_dalek`), or
+/// the library it was found in (`libc.so.6`).
+fn crate_of(function: &str, object: &str) -> String {
+    let name = function.trim_start_matches(['<', '&', '*']).trim_start_matches("mut ").trim_start_matches("dyn ");
+    match name.split_once("::") {
+        Some((krate, _)) if !krate.contains([' ', '<', '>']) => krate.to_owned(),
+        _ if !object.is_empty() => object.rsplit('/').next().unwrap_or(object).to_owned(),
+        _ => "other".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_callgrind_annotation_is_read_by_function_and_by_crate() {
+        let annotated = "\
+--------------------------------------------------------------------------------
+Ir
+--------------------------------------------------------------------------------
+1,000 (100.0%)  PROGRAM TOTALS
+
+--------------------------------------------------------------------------------
+Ir                    file:function
+--------------------------------------------------------------------------------
+  999 (99.90%)  ./misc/../sysdeps/unix/sysv/linux/x86_64/clone.S:clone [/usr/lib/x86_64-linux-gnu/libc.so.6]
+  300 (30.00%)  /rustc/x/library/core/src/../../stdarch/crates/core_arch/src/x86/avx2.rs:<&curve25519_dalek::backend::vector::avx2::field::FieldElement2625x4 as core::ops::arith::Mul>::mul [/w/connector-bench]
+  200 (20.00%)  /r/curve25519-dalek-4.1.3/src/backend/serial/u64/field.rs:curve25519_dalek::backend::serial::u64::field::FieldElement51::pow2k [/w/connector-bench]
+  100 (10.00%)  ./malloc/./malloc/malloc.c:_int_free [/usr/lib/x86_64-linux-gnu/libc.so.6]
+";
+        let profile = CpuProfile::parse(annotated, 10, true, "out");
+        assert_eq!(profile.total_ir, 1000);
+        assert_eq!(profile.by_self.len(), 3, "the thread entry frame is not self cost");
+        assert_eq!(profile.by_self[2], (100, "_int_free".to_owned()));
+        assert_eq!(profile.by_crate[0], (500, "curve25519_dalek".to_owned()));
+        assert_eq!(profile.by_crate[1], (100, "libc.so.6".to_owned()));
+        assert_eq!(profile.per_request(500), 50.0);
     }
 }
