@@ -856,30 +856,16 @@ impl Store for PgStore {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ActionContext>> {
-        // One statement, one round trip on every action. The CTE's update runs even
-        // though the select does not read it; the select sees the grant as it was
-        // before the update, which is all it needs. The update matches only a grant
-        // whose last_used_at is stale, so most actions write nothing and commit free.
+        // One statement, one round trip on every action: a PL/pgSQL function (migration
+        // 0004) whose plans the server keeps, where the same SQL sent as an unnamed
+        // statement is parsed and planned on every call. It bumps last_used_at only when
+        // stale, so most actions write nothing and commit free.
         let row = self
             .conn()
             .await?
             .query_typed_opt(
-                "with touched as ( \
-                     update connector_grants set last_used_at = $3 \
-                     where id = $1 and user_id = $2 and revoked_at is null \
-                         and (last_used_at is null or last_used_at <= $4) \
-                 ) \
-                 select (g.revoked_at is null and c.id is not null) as grant_live, \
-                     g.scopes, \
-                     coalesce(p.tier::text, 'free') as tier, \
-                     coalesce(p.channels -> 'chatgpt' = 'true'::jsonb, false) as chatgpt_enabled, \
-                     coalesce(t.tools, '{}'::text[]) as allowed_tools \
-                 from connector_grants g \
-                 left join connector_oauth_clients c \
-                     on c.id = g.client_id and c.deleted_at is null \
-                 left join profiles p on p.id = g.user_id \
-                 left join connector_tier_tools t on t.tier = coalesce(p.tier::text, 'free') \
-                 where g.id = $1 and g.user_id = $2",
+                "select grant_live, scopes, tier, chatgpt_enabled, allowed_tools \
+                 from connector_action_context($1, $2, $3, $4)",
                 &[
                     (&grant_id, Type::UUID),
                     (&user_id, Type::UUID),
