@@ -26,10 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { name: "0001_profiles_and_tiers", sql: include_str!("../../../migrations/0001_profiles_and_tiers.sql") },
     Migration { name: "0002_oauth", sql: include_str!("../../../migrations/0002_oauth.sql") },
     Migration { name: "0003_actions", sql: include_str!("../../../migrations/0003_actions.sql") },
-    Migration {
-        name: "0004_action_context_function",
-        sql: include_str!("../../../migrations/0004_action_context_function.sql"),
-    },
+    Migration { name: "0004_action_functions", sql: include_str!("../../../migrations/0004_action_functions.sql") },
 ];
 
 /// `pg_advisory_xact_lock` key shared by every migrator ("connecto" in ASCII).

@@ -890,10 +890,9 @@ impl Store for PgStore {
         if receipts.is_empty() {
             return Ok(());
         }
-        // One INSERT of column arrays, unnested back into rows: one round trip, and all
-        // or nothing. A relaxed insert turns synchronous_commit off for its own
-        // (implicit) transaction only, in the same statement: set_config(…, true) is
-        // transaction-local, and the commit reads it.
+        // One call with column arrays, unnested back into rows by the function (migration
+        // 0004, whose plan the server keeps): one round trip, and all or nothing. Relaxed
+        // turns synchronous_commit off for this statement's own transaction only.
         let ids: Vec<Uuid> = receipts.iter().map(|r| r.id).collect();
         let user_ids: Vec<Uuid> = receipts.iter().map(|r| r.user_id).collect();
         let client_ids: Vec<&str> = receipts.iter().map(|r| r.client_id.as_str()).collect();
@@ -906,18 +905,11 @@ impl Store for PgStore {
         let request_ids: Vec<&str> = receipts.iter().map(|r| r.request_id.as_str()).collect();
         let approval_ids: Vec<Option<Uuid>> = receipts.iter().map(|r| r.approval_id).collect();
         let created: Vec<DateTime<Utc>> = receipts.iter().map(|r| r.created_at).collect();
-        let rows = "unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-        let sql = match durability {
-            Durability::Durable => format!("insert into connector_receipts ({RECEIPT_COLUMNS}) select * from {rows}"),
-            Durability::Relaxed => format!(
-                "insert into connector_receipts ({RECEIPT_COLUMNS}) \
-                 select r.* from {rows} as r, (select set_config('synchronous_commit', 'off', true)) as relaxed"
-            ),
-        };
+        let relaxed = durability == Durability::Relaxed;
         self.conn()
             .await?
             .execute_typed(
-                &sql,
+                "select connector_insert_receipts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 &[
                     (&ids, Type::UUID_ARRAY),
                     (&user_ids, Type::UUID_ARRAY),
@@ -931,6 +923,7 @@ impl Store for PgStore {
                     (&request_ids, Type::TEXT_ARRAY),
                     (&approval_ids, Type::UUID_ARRAY),
                     (&created, Type::TIMESTAMPTZ_ARRAY),
+                    (&relaxed, Type::BOOL),
                 ],
             )
             .await
