@@ -544,28 +544,15 @@ async fn dexter_lists_linked_accounts_and_revoking_one_cuts_chatgpt_off() {
 #[tokio::test]
 async fn discovery_documents_name_the_endpoints_and_keys() {
     let app = spawn_app(Arc::new(MemoryStore::new()), Options::default()).await;
-    let meta: Value = shared::tls::client()
-        .get(format!("{}/.well-known/oauth-authorization-server", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value =
+        connector_tests::get_json(&format!("{}/.well-known/oauth-authorization-server", app.base_url)).await;
     assert_eq!(meta["issuer"], app.base_url);
     assert_eq!(meta["authorization_endpoint"], format!("{}/oauth/chatgpt/authorize", app.base_url));
     assert_eq!(meta["token_endpoint"], format!("{}/oauth/chatgpt/token", app.base_url));
     assert_eq!(meta["revocation_endpoint"], format!("{}/oauth/chatgpt/revoke", app.base_url));
     assert_eq!(meta["scopes_supported"], json!(["mcp:invoke", "wallet:read", "profile"]));
     assert_eq!(meta["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post"]));
-    let jwks: Value = shared::tls::client()
-        .get(format!("{}/.well-known/jwks.json", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = connector_tests::get_json(&format!("{}/.well-known/jwks.json", app.base_url)).await;
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
 }
 

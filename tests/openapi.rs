@@ -66,14 +66,7 @@ fn the_spec_names_exactly_the_action_routes_and_nothing_dexter_side() {
 #[tokio::test]
 async fn the_served_spec_points_at_this_deployment() {
     let app = spawn_app(Arc::new(MemoryStore::new()), Options::default()).await;
-    let served: Value = shared::tls::client()
-        .get(format!("{}/connector/chatgpt/openapi.json", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: Value = connector_tests::get_json(&format!("{}/connector/chatgpt/openapi.json", app.base_url)).await;
     assert_eq!(served["servers"][0]["url"], app.base_url);
     assert_eq!(served, document(&app.base_url));
 }

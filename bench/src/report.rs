@@ -297,23 +297,11 @@ impl Report {
             "{:<26} {:>3} {:>9} {:>9} {:>9} {:>8} {:>14}",
             "way", "c", "req/s", "p50 ms", "p99 ms", "n", "Δp50 / Δp99"
         );
-        for cell in &self.overhead {
-            let delta = self.delta(cell).map(|(a, b)| format!("{a:+.2} / {b:+.2}")).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{:<26} {:>3} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>14}",
-                cell.way.label(),
-                cell.concurrency,
-                cell.samples.rps(),
-                cell.samples.p50(),
-                cell.samples.p99(),
-                cell.samples.count(),
-                delta
-            );
-        }
-        for cell in self.async_commit.iter().filter(|c| c.way == Way::ConnectorAsyncCommit) {
-            let delta =
-                delta_in(&self.async_commit, cell).map(|(a, b)| format!("{a:+.2} / {b:+.2}")).unwrap_or_default();
+        let checks = self.async_commit.iter().filter(|c| c.way == Way::ConnectorAsyncCommit);
+        for (table, cell) in
+            self.overhead.iter().map(|c| (&self.overhead, c)).chain(checks.map(|c| (&self.async_commit, c)))
+        {
+            let delta = delta_in(table, cell).map(|(a, b)| format!("{a:+.2} / {b:+.2}")).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "{:<26} {:>3} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>14}",
@@ -354,10 +342,6 @@ impl Report {
             let _ = writeln!(out, "note: {note}");
         }
         out
-    }
-
-    fn delta(&self, cell: &OverheadCell) -> Option<(f64, f64)> {
-        delta_in(&self.overhead, cell)
     }
 
     pub fn markdown(&self) -> String {

@@ -12,6 +12,12 @@ pub mod standins;
 
 use std::path::PathBuf;
 
+/// GET `url` with the connector's own HTTP client (rustls on ring) and parse the JSON body.
+pub async fn get_json(url: &str) -> serde_json::Value {
+    let response = shared::tls::client().get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    response.json().await.unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}
+
 /// `tests/fixtures/<relative>` parsed as JSON.
 pub fn fixture(relative: &str) -> serde_json::Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(relative);
