@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use connector_tests::binaries::as_from_a_shell;
 use connector_tests::db::TestDatabase;
-use connector_tests::{lambda_env, peers_required};
+use connector_tests::lambda_env;
 use serde_json::{Value, json};
 use shared::keys::SigningKeys;
 use shared::store::{Grant, OAuthClient, PgStore, Profile, Store};
@@ -25,9 +25,8 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_owned()
 }
 
-/// .venv's cargo-lambda, else one on PATH; `None` (test skipped) when there is neither,
-/// outside CI.
-fn cargo_lambda() -> Option<PathBuf> {
+/// .venv's cargo-lambda, else one on PATH; the test fails when there is neither.
+fn cargo_lambda() -> PathBuf {
     let venv = workspace_root().join(".venv/bin/cargo-lambda");
     let on_path = || {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
@@ -35,12 +34,8 @@ fn cargo_lambda() -> Option<PathBuf> {
             .find(|candidate| candidate.is_file())
     };
     match Some(venv).filter(|p| p.is_file()).or_else(on_path) {
-        Some(path) => Some(path),
-        None if peers_required() => panic!("cargo-lambda is not installed (CI=true): run scripts/test"),
-        None => {
-            eprintln!("cargo-lambda not found (pip install -r scripts/requirements-test.txt); skipping");
-            None
-        }
+        Some(path) => path,
+        None => panic!("cargo-lambda is not installed: run scripts/test (it installs it into .venv)"),
     }
 }
 
@@ -120,12 +115,8 @@ impl Drop for Watch {
 
 #[tokio::test]
 async fn cargo_lambda_watch_serves_the_token_endpoint_and_an_action_at_api_gateway_paths() {
-    let Some(cargo_lambda) = cargo_lambda() else {
-        return;
-    };
-    let Some(db) = TestDatabase::create().await else {
-        return;
-    };
+    let cargo_lambda = cargo_lambda();
+    let db = TestDatabase::create().await;
     shared::store::migrate::run(db.url(), false).await.expect("migrations apply");
     let jwk = SigningKeys::generate_jwk();
     let keys = json!([jwk]).to_string();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use connector_tests::app::{Options, spawn_app};
 use serde_json::Value;
-use shared::openapi::{ACTIONS, CHECKED_IN_BASE_URL, document};
+use shared::actions::ACTIONS;
+use shared::openapi::{CHECKED_IN_BASE_URL, document};
 use shared::store::memory::MemoryStore;
 
 #[test]
@@ -17,7 +18,7 @@ fn the_checked_in_openapi_json_is_what_the_code_generates() {
     assert_eq!(
         checked_in,
         document(CHECKED_IN_BASE_URL),
-        "openapi/openapi.json is stale: run `cargo run -p connector -- openapi` and commit it"
+        "openapi/openapi.json is stale: run `cargo run -p connector -- generate` and commit it"
     );
 }
 
@@ -31,11 +32,10 @@ fn the_spec_names_exactly_the_action_routes_and_nothing_dexter_side() {
         .iter()
         .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone())))
         .collect();
-    let registered: BTreeSet<(String, String)> = shared::http::FUNCTIONS
-        .iter()
-        .flat_map(|f| f.routes.iter())
-        .filter(|(_, path)| path.starts_with("/connector/chatgpt/") && *path != shared::openapi::PATH)
-        .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
+    let registered: BTreeSet<(String, String)> = shared::routes::functions()
+        .flat_map(|f| f.routes())
+        .filter(|(_, path)| path.starts_with("/connector/chatgpt/") && path != shared::openapi::PATH)
+        .map(|(method, path)| (method.to_string(), path))
         .collect();
     assert_eq!(in_spec, registered, "openapi paths and the functions' action routes differ");
     for (_, path) in &in_spec {

@@ -18,9 +18,7 @@ async fn memory_store_passes_the_conformance_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_passes_the_conformance_suite() {
-    let Some(db) = TestDatabase::create().await else {
-        return;
-    };
+    let db = TestDatabase::create().await;
     let store = PgStore::connect(db.url(), false).expect("pool builds");
     store.migrate().await.expect("migrations apply");
     conformance::run_all(Arc::new(store.clone())).await;
@@ -32,9 +30,7 @@ async fn postgres_store_passes_the_conformance_suite() {
 /// connection they ran on is back to synchronous commits for whatever comes next.
 #[tokio::test]
 async fn relaxed_receipts_leave_the_pooled_connection_synchronous() {
-    let Some(db) = TestDatabase::create().await else {
-        return;
-    };
+    let db = TestDatabase::create().await;
     let store = PgStore::connect(db.url(), false).expect("pool builds");
     store.migrate().await.expect("migrations apply");
     let receipt = conformance::a_receipt(Uuid::new_v4(), chrono::Utc::now());
@@ -46,9 +42,7 @@ async fn relaxed_receipts_leave_the_pooled_connection_synchronous() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_are_idempotent_and_respect_an_existing_profiles_table() {
-    let Some(db) = TestDatabase::create().await else {
-        return;
-    };
+    let db = TestDatabase::create().await;
     // Dexter's Supabase project: profiles exists, with its own columns and rows.
     let user_id = Uuid::new_v4();
     let client = db.connect().await;

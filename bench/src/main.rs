@@ -13,7 +13,7 @@
 //! then prints a table and writes BENCHMARKS.md.
 //!
 //! The connector under test runs in a child process (`connector-bench host connector`:
-//! `shared::http::all_routes` on a 127.0.0.1:0 listener, configured as a Lambda function
+//! `shared::routes::all_routes` on a 127.0.0.1:0 listener, configured as a Lambda function
 //! is, over Postgres) so that its memory and CPU time are its own; the sandbox MCP server
 //! runs in another (`host sandbox`). The load generator is this process: tokio + reqwest,
 //! closed loop, HTTP/1.1 keep-alive.
@@ -137,7 +137,7 @@ fn host(what: &str) -> anyhow::Result<()> {
                 shared::telemetry::init();
                 let config = shared::config::Config::load(shared::config::Mode::Lambda).await?;
                 let state = shared::AppState::from_config(config)?;
-                let app = shared::http::finish(shared::http::all_routes(state));
+                let app = shared::http::finish(shared::routes::all_routes(state));
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                 eprintln!("READY http://{}", listener.local_addr()?);
                 tokio::select! {

@@ -403,7 +403,7 @@ impl Report {
              - **connector**: `GET /connector/chatgpt/resolve_token?query=SOL&limit=5` with an access \
              token: EdDSA bearer verification, the one grant/tier/channel query on Postgres, the MCP \
              call, the receipt INSERT, JSON logs (to /dev/null). The connector is \
-             `shared::http::finish(shared::http::all_routes(state))` configured as a deployed \
+             `shared::http::finish(shared::routes::all_routes(state))` configured as a deployed \
              function (Lambda-mode settings, Postgres without TLS), served on 127.0.0.1:0 by \
              `connector-bench host connector` in its own process, so its memory and CPU are its own;\n\
              - **mcpo**: `POST /solana_resolve_token` with mcpo's API key; mcpo holds one streamable-HTTP \

@@ -5,8 +5,12 @@
 //! - `connector migrate` applies `migrations/` to `DATABASE_URL`.
 //! - `connector clients create|list|delete|rotate-secret` manages OAuth clients.
 //! - `connector keys generate` prints a new Ed25519 signing key as a private JWK.
+//! - `connector generate [--check]` writes (or checks) the files that come from the code:
+//!   `openapi/openapi.json`, the function blocks of `template.yaml` and the `cargo lambda
+//!   watch` router in `Cargo.toml`.
 
 mod clients;
+mod generate;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +46,12 @@ enum Command {
     },
     /// Print every Lambda function and its routes as JSON (for template checks).
     Functions,
+    /// Regenerate openapi/openapi.json, template.yaml's functions and Cargo.toml's
+    /// `cargo lambda watch` router from the code; with --check, only say what is stale.
+    Generate {
+        #[arg(long)]
+        check: bool,
+    },
     /// Signing keys.
     Keys {
         #[command(subcommand)]
@@ -81,13 +91,17 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Functions => {
-            let functions: Vec<serde_json::Value> = shared::http::FUNCTIONS
-                .iter()
-                .map(|f| serde_json::json!({ "name": f.name, "routes": f.routes }))
+            let functions: Vec<serde_json::Value> = shared::routes::functions()
+                .map(|f| {
+                    let routes: Vec<(String, String)> =
+                        f.routes().into_iter().map(|(method, path)| (method.to_string(), path)).collect();
+                    serde_json::json!({ "name": f.name(), "routes": routes })
+                })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&functions)?);
             Ok(())
         }
+        Command::Generate { check } => generate::run(check),
         Command::Keys { command: KeysCommand::Generate } => {
             println!("{}", shared::keys::SigningKeys::generate_jwk());
             Ok(())

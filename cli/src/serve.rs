@@ -46,7 +46,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let client_secret = seed_dev_account(&state).await?;
     print_banner(&state.config, port, storage, &upstream, &client_secret);
 
-    let app = shared::http::finish(shared::http::all_routes(state).merge(dev_callback_router()));
+    let app = shared::http::finish(shared::routes::all_routes(state).merge(dev_callback_router()));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

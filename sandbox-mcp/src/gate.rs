@@ -1,5 +1,5 @@
 //! The axum middleware in front of rmcp's Streamable HTTP service, doing what dexter-mcp
-//! does around its transport (`../shared/DEXTER-MCP.md`, "Transport and auth"):
+//! does around its transport (`docs/dexter-mcp.md`, "Transport and auth"):
 //!
 //! - every request carries a Dexter MCP JWT (`Authorization: Bearer`, or the
 //!   `X-Authorization` / `X-User-Token` headers), verified with

@@ -1,5 +1,5 @@
 //! A sandbox of Dexter's MCP server (dexter-mcp) for `connector serve` and the tests: the
-//! same tool names, argument fields and result shapes (`../shared/DEXTER-MCP.md`), with
+//! same tool names, argument fields and result shapes (`docs/dexter-mcp.md`), with
 //! deterministic data ([`data`]), served over the MCP Streamable HTTP transport (MCP
 //! specification 2025-06-18) by the official Rust SDK, rmcp, with stateful sessions.
 //!

@@ -1,5 +1,5 @@
 //! The tools, with dexter-mcp's names, argument fields and result shapes
-//! (`../shared/DEXTER-MCP.md`, "Tools the actions use"), answering from [`crate::data`].
+//! (`docs/dexter-mcp.md`, "Tools the actions use"), answering from [`crate::data`].
 //!
 //! Results are `structuredContent` plus a text content holding the same JSON
 //! ([`CallToolResult::structured`]); failures are `isError: true` results whose text is

@@ -159,23 +159,11 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("configuration error: {name} is malformed: {reason}")]
     Malformed { name: &'static str, reason: String },
-    #[error("configuration error: could not read secret {secret_id} from AWS Secrets Manager: {reason}")]
-    SecretsManager { secret_id: String, reason: String },
+    #[error("configuration error: {0}")]
+    SecretsManager(#[from] crate::secrets::SecretsError),
 }
 
-/// The names of the settings that are secrets, as env vars and as keys of the
-/// Secrets Manager secret's JSON object.
-pub const SECRET_NAMES: [&str; 8] = [
-    "SIGNING_KEYS",
-    "MCP_JWT_SECRET",
-    "DATABASE_URL",
-    "TURNSTILE_SECRET_KEY",
-    "ADMIN_TOKEN",
-    "SUPABASE_ANON_KEY",
-    "SUPABASE_JWT_SECRET",
-    // Not secret, but kept beside the database URL it belongs to.
-    "DATABASE_CA_PEM",
-];
+pub use crate::secrets::SECRET_NAMES;
 
 impl Config {
     /// Reads the process environment and, when `CONNECTOR_SECRET_ARN` is set, the

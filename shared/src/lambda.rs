@@ -1,15 +1,21 @@
-//! Running a router fragment as an AWS Lambda function behind API Gateway.
-
-use axum::Router;
+//! Running one function's routes as an AWS Lambda function behind API Gateway.
 
 use crate::config::{Config, Mode};
+use crate::routes::Function;
 use crate::state::AppState;
 use crate::{http, telemetry};
 
-/// Everything a function's `main` does: logs, configuration and state once per cold
-/// start, then the fragment under `lambda_http` until the execution environment ends.
-/// A configuration error ends startup with one line naming the setting.
-pub async fn serve(fragment: fn(AppState) -> Router) -> Result<(), lambda_http::Error> {
+pub use lambda_http::Error;
+
+/// A function crate's whole `main`: `shared::lambda::run(const { shared::routes::function(env!("CARGO_PKG_NAME")) })`.
+pub fn run(function: Function) -> Result<(), Error> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(function))
+}
+
+/// Logs, configuration and state once per cold start, then the function's routes under
+/// `lambda_http` until the execution environment ends. A configuration error ends
+/// startup with one line naming the setting.
+pub async fn serve(function: Function) -> Result<(), Error> {
     telemetry::init();
     let state = match Config::load(Mode::Lambda).await {
         Ok(config) => AppState::from_config(config).map_err(|e| e.to_string()),
@@ -24,5 +30,5 @@ pub async fn serve(fragment: fn(AppState) -> Router) -> Result<(), lambda_http::
     };
     let store = state.store.clone();
     tokio::spawn(async move { store.warm().await });
-    lambda_http::run(http::finish(fragment(state))).await
+    lambda_http::run(http::finish(function.router(state))).await
 }

@@ -1,15 +1,20 @@
 //! The Dexter ChatGPT connector's library: everything the Lambda functions and the
 //! `connector` CLI share.
 //!
-//! Every route is a handler here, exposed as a router fragment in [`http`]. A function
-//! binary runs its one fragment under `lambda_http` ([`lambda::serve`]); `connector serve`
-//! mounts every fragment on one local listener. There is no second implementation of
-//! any route.
+//! Every route is a handler here. [`routes`] lists the Lambda functions and what each
+//! serves (every action is declared once, in [`actions`]); a function binary runs its
+//! own routes under `lambda_http` ([`lambda::run`]); `connector serve` mounts them all on
+//! one local listener. There is no second implementation of any route. [`http`] is the
+//! plumbing around every route; the modules below it import nothing from above.
 
 pub mod actions;
+pub mod approvals;
 pub mod config;
+pub mod deploy;
 pub mod dexter;
+pub mod discovery;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod identity;
 pub mod keys;
@@ -18,6 +23,9 @@ pub mod mcp;
 pub mod oauth;
 pub mod openapi;
 pub mod operator;
+pub mod receipts;
+pub mod routes;
+pub mod scope;
 pub mod secrets;
 pub mod state;
 pub mod store;

@@ -1,6 +1,6 @@
 //! Reading the connector's secrets from one AWS Secrets Manager secret, once per cold
 //! start. The secret's value is a JSON object whose keys are the setting names of
-//! [`crate::config::SECRET_NAMES`], e.g. `{"SIGNING_KEYS": "[…]", "MCP_JWT_SECRET": "…"}`.
+//! [`SECRET_NAMES`], e.g. `{"SIGNING_KEYS": "[…]", "MCP_JWT_SECRET": "…"}`.
 //!
 //! One `GetSecretValue` call, signed with AWS Signature Version 4 over the connector's
 //! own HTTP client. The AWS SDK would do the same at the price of a second TLS stack and
@@ -16,7 +16,27 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{ConfigError, SECRET_NAMES};
+/// The names of the settings that are secrets, as env vars and as keys of the
+/// Secrets Manager secret's JSON object.
+pub const SECRET_NAMES: [&str; 8] = [
+    "SIGNING_KEYS",
+    "MCP_JWT_SECRET",
+    "DATABASE_URL",
+    "TURNSTILE_SECRET_KEY",
+    "ADMIN_TOKEN",
+    "SUPABASE_ANON_KEY",
+    "SUPABASE_JWT_SECRET",
+    // Not secret, but kept beside the database URL it belongs to.
+    "DATABASE_CA_PEM",
+];
+
+/// The secret could not be read or is malformed. Names the secret, never a value.
+#[derive(Debug, thiserror::Error)]
+#[error("could not read secret {secret_id} from AWS Secrets Manager: {reason}")]
+pub struct SecretsError {
+    pub secret_id: String,
+    pub reason: String,
+}
 
 /// Secret settings by name. `Debug` never prints values.
 #[derive(Clone, Default)]
@@ -39,8 +59,8 @@ impl SecretValues {
 
     /// Parses a secret's `SecretString`: a JSON object of string values. Unknown keys
     /// are refused so a typo does not silently fall back to an env var.
-    pub fn from_secret_string(secret_id: &str, text: &str) -> Result<Self, ConfigError> {
-        let malformed = |reason: String| ConfigError::SecretsManager { secret_id: secret_id.to_owned(), reason };
+    pub fn from_secret_string(secret_id: &str, text: &str) -> Result<Self, SecretsError> {
+        let malformed = |reason: String| SecretsError { secret_id: secret_id.to_owned(), reason };
         let object: HashMap<String, serde_json::Value> = serde_json::from_str(text).map_err(|e| {
             malformed(format!(
                 "the value is not a JSON object ({:?} error at line {} column {})",
@@ -100,7 +120,7 @@ impl AwsSettings {
 }
 
 /// Reads the secret with the process's AWS settings.
-pub async fn fetch(secret_id: &str) -> Result<SecretValues, ConfigError> {
+pub async fn fetch(secret_id: &str) -> Result<SecretValues, SecretsError> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let aws = AwsSettings::from_env(&env).map_err(|reason| failed(secret_id, reason))?;
     let http = crate::tls::client_builder()
@@ -117,7 +137,7 @@ pub async fn fetch_with(
     http: &reqwest::Client,
     aws: &AwsSettings,
     secret_id: &str,
-) -> Result<SecretValues, ConfigError> {
+) -> Result<SecretValues, SecretsError> {
     let mut attempt = 0;
     let text = loop {
         attempt += 1;
@@ -132,8 +152,8 @@ pub async fn fetch_with(
     SecretValues::from_secret_string(secret_id, &text)
 }
 
-fn failed(secret_id: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::SecretsManager { secret_id: secret_id.to_owned(), reason: reason.into() }
+fn failed(secret_id: &str, reason: impl Into<String>) -> SecretsError {
+    SecretsError { secret_id: secret_id.to_owned(), reason: reason.into() }
 }
 
 /// A failed Secrets Manager call; `retry` when trying again may help.

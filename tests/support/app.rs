@@ -91,7 +91,7 @@ pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
         .expect("client");
 
     let state = shared::AppState::with_store(config, store.clone());
-    let app = shared::http::finish(shared::http::all_routes(state.clone()));
+    let app = shared::http::finish(shared::routes::all_routes(state.clone()));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });

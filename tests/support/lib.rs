@@ -46,8 +46,3 @@ pub fn lambda_env(database_url: &str, signing_keys: &str) -> Vec<(String, String
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
 }
-
-/// Whether a missing peer (Postgres, moto) must fail the test rather than skip it.
-pub fn peers_required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}

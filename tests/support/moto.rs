@@ -28,9 +28,8 @@ pub struct Provisioned {
 }
 
 impl Moto {
-    /// Starts moto on a free port; `None` (with one line saying why) when `moto_server`
-    /// is not installed outside CI.
-    pub async fn start() -> Option<Moto> {
+    /// Starts moto on a free port; panics when `moto_server` is not installed.
+    pub async fn start() -> Moto {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             l.local_addr().expect("addr").port()
@@ -45,16 +44,12 @@ impl Moto {
             .spawn()
         {
             Ok(child) => child,
-            Err(e) if !crate::peers_required() => {
-                println!("moto_server not available ({e}); skipping (run scripts/test to install it)");
-                return None;
-            }
-            Err(e) => panic!("moto_server is required under CI=true: {e}"),
+            Err(e) => panic!("moto_server is required (scripts/test installs it into .venv): {e}"),
         };
         let endpoint = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Some(Moto { endpoint, _child: child });
+                return Moto { endpoint, _child: child };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -1,6 +1,6 @@
-//! Lambda function `search`: the `shared::actions::search::router` route.
+//! A Lambda function of the Dexter ChatGPT connector: the one `shared::routes` names after
+//! this crate. Every crate in functions/ has this same file.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(shared::actions::search::router).await
+fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::run(const { shared::routes::function(env!("CARGO_PKG_NAME")) })
 }

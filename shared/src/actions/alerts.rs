@@ -2,37 +2,73 @@
 //! (`POST /connector/chatgpt/create_alert`), scope `mcp:invoke`: price and volume alerts
 //! through `general/alerts_list` and `general/alerts_create`.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::Json;
+use axum::http::Method;
+use axum::routing::on;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ActionCall, swap::check_mint};
+use super::schema::{mint, object, objects, with_receipts};
+use super::{Action, ActionCall, swap::check_mint};
 use crate::error::ApiError;
-use crate::http::RequestId;
 use crate::http::extract::Json as JsonBody;
-use crate::state::AppState;
+use crate::scope::Scope;
+use crate::store::Durability;
 
-pub const LIST_PATH: &str = "/connector/chatgpt/get_alerts";
-pub const CREATE_PATH: &str = "/connector/chatgpt/create_alert";
+pub const LIST: Action = Action {
+    name: "get_alerts",
+    method: Method::GET,
+    scope: Scope::McpInvoke,
+    summary: "Active price and volume alerts",
+    description: "Lists the user's active price and volume alerts.",
+    consequential: false,
+    tools: &["general/alerts_list"],
+    receipts: Durability::Relaxed,
+    query: &[],
+    body: None,
+    success: (200, alerts),
+    handler: |method| on(method, get_alerts),
+};
 
-pub fn list_router(state: AppState) -> Router {
-    Router::new().route(LIST_PATH, get(get_alerts)).with_state(state)
+pub const CREATE: Action = Action {
+    name: "create_alert",
+    method: Method::POST,
+    scope: Scope::McpInvoke,
+    summary: "Register a price or volume alert",
+    description: "Registers a price or 24h volume alert on a Solana token, above or below a threshold.",
+    consequential: true,
+    tools: &["general/alerts_create"],
+    receipts: Durability::Durable,
+    query: &[],
+    body: Some(new_alert),
+    success: (200, alert_created),
+    handler: |method| on(method, create_alert),
+};
+
+fn alerts() -> Value {
+    with_receipts(json!({ "alerts": objects() }), &["alerts"])
 }
 
-pub fn create_router(state: AppState) -> Router {
-    Router::new().route(CREATE_PATH, post(create_alert)).with_state(state)
+fn alert_created() -> Value {
+    with_receipts(json!({ "alert": object() }), &["alert"])
+}
+
+fn new_alert() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["mint", "kind", "direction", "threshold"],
+        "properties": {
+            "mint": mint(),
+            "kind": { "type": "string", "enum": ["price", "volume"] },
+            "direction": { "type": "string", "enum": ["above", "below"] },
+            "threshold": { "type": "number", "exclusiveMinimum": 0, "maximum": 1e15, "description": "USD price, or 24h USD volume." },
+        },
+    })
 }
 
 #[tracing::instrument(skip_all)]
-async fn get_alerts(
-    State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let mut call = ActionCall::begin(&state, &headers, request_id, "get_alerts", "mcp:invoke").await?;
+async fn get_alerts(mut call: ActionCall) -> Result<Json<Value>, ApiError> {
     call.entitled("general/alerts_list")?;
     let outcome = call.tool("general/alerts_list", json!({})).await;
     match outcome.result {
@@ -51,14 +87,7 @@ pub struct NewAlert {
 }
 
 #[tracing::instrument(skip_all)]
-async fn create_alert(
-    State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Result<JsonBody<NewAlert>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
-    let mut call = ActionCall::begin(&state, &headers, request_id, "create_alert", "mcp:invoke").await?;
-    let JsonBody(alert) = body?;
+async fn create_alert(mut call: ActionCall, JsonBody(alert): JsonBody<NewAlert>) -> Result<Json<Value>, ApiError> {
     check_mint("mint", &alert.mint)?;
     if !matches!(alert.kind.as_str(), "price" | "volume") {
         return Err(ApiError::BadRequest("kind must be price or volume".into()));

@@ -1,4 +1,4 @@
-//! The bearer guard every action runs first (DESIGN "per action, the whole path",
+//! The bearer guard every action runs first (docs/design.md, "Per action, the whole path",
 //! steps 1–3): verify the access token locally, then ONE store query for grant liveness,
 //! tier, channel switch and the tier's allowed tools, then scope and entitlement.
 //!
@@ -6,10 +6,12 @@
 //! token (RFC 6750 §3); 403 `insufficient_scope`; 403 `channel_disabled` when the user's
 //! `channels.chatgpt` is not true; 403 `tool_not_allowed` naming the tool and tier.
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use chrono::Utc;
 
 use crate::error::ApiError;
+use crate::http::extract::bearer_token;
+use crate::scope::Scope;
 use crate::oauth::access_token::{self, AccessClaims, TokenError};
 use crate::state::AppState;
 use crate::store::ActionContext;
@@ -43,14 +45,8 @@ fn unauthorized(message: &str) -> ApiError {
 }
 
 /// Authenticates the request's bearer token and checks it carries `scope`.
-pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: &str) -> Result<Caller, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::Unauthorized {
+pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<Caller, ApiError> {
+    let token = bearer_token(headers).ok_or_else(|| ApiError::Unauthorized {
             code: "invalid_request",
             message: "an OAuth bearer token is required; connect Dexter in ChatGPT".into(),
         })?;
@@ -66,7 +62,7 @@ pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: &str) -> Re
         .map_err(anyhow::Error::new)?
         .filter(|c| c.grant_live)
         .ok_or_else(|| unauthorized("this ChatGPT link was revoked; connect Dexter again"))?;
-    if !claims.has_scope(scope) || !context.scopes.iter().any(|s| s == scope) {
+    if !claims.has_scope(scope.as_str()) || !context.scopes.iter().any(|s| s == scope.as_str()) {
         return Err(ApiError::Forbidden {
             code: "insufficient_scope",
             message: format!("this action needs the {scope} scope; reconnect Dexter and allow it"),

@@ -1,14 +1,24 @@
 //! GPT actions under `/connector/chatgpt/`, each its own Lambda function, each behind
-//! the bearer guard. The path of one action (DESIGN "per action, the whole path"):
-//! [`guard`] verifies the token and loads the caller's grant, tier and channel in one
-//! query; [`ActionCall`] checks the tier allows each MCP tool, calls it with a per-call
-//! MCP JWT, and writes every tool call's receipt in one round trip at the end; the
-//! response carries the receipt ids.
+//! the bearer guard.
+//!
+//! Every action is declared once, as an [`Action`] in its own module: name, method,
+//! scope, whether ChatGPT must ask first, the logical MCP tools it calls, how its receipts
+//! are stored, the schemas the spec shows, and its handler. [`ACTIONS`] lists them; from
+//! that list come the routes ([`crate::routes`]), `openapi.json` ([`crate::openapi`]),
+//! the `cargo lambda watch` router and the function blocks of `template.yaml`
+//! ([`crate::deploy`]).
+//!
+//! The path of one action (docs/design.md, "Per action, the whole path"): the [`ActionCall`]
+//! extractor runs the [`guard`] for the declaration's scope (verify the token, then one
+//! query for grant liveness, tier, channel and the tier's tools); the handler checks the
+//! tier allows each MCP tool, calls it with a per-call MCP JWT, and [`ActionCall::finish`]
+//! writes every tool call's receipt in one round trip; the response carries the ids.
 
 pub mod alerts;
 pub mod guard;
 pub mod portfolio;
 pub mod profile;
+pub mod schema;
 pub mod search;
 pub mod status;
 pub mod swap;
@@ -17,23 +27,108 @@ pub mod voice;
 
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::Method;
+use axum::http::request::Parts;
+use axum::routing::{MethodFilter, MethodRouter};
 use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::http::RequestId;
 use crate::mcp::{McpCaller, McpError};
+use crate::receipts::args_digest;
+use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::{Durability, Receipt};
 use guard::Caller;
 
+/// Every action ChatGPT may call, in the spec's order.
+pub const ACTIONS: &[&Action] = &[
+    &portfolio::ACTION,
+    &token::ACTION,
+    &swap::PREVIEW,
+    &swap::EXECUTE,
+    &status::SWAP_STATUS,
+    &status::RECEIPT,
+    &alerts::LIST,
+    &alerts::CREATE,
+    &search::ACTION,
+    &voice::ACTION,
+    &profile::ACTION,
+];
+
+/// Where the actions live, under the public base URL.
+pub const PATH_PREFIX: &str = "/connector/chatgpt/";
+
+/// A query parameter as the spec shows it: name, whether it is required, its JSON
+/// schema, its description.
+pub type Param = (&'static str, bool, fn() -> Value, &'static str);
+
+/// One action, declared once.
+pub struct Action {
+    /// The `operationId`, the last path segment, the receipts' `action`; the Lambda
+    /// function is the same name in kebab case (`get_portfolio` → `get-portfolio`).
+    pub name: &'static str,
+    pub method: Method,
+    /// The scope the token must carry (403 `insufficient_scope` otherwise).
+    pub scope: Scope,
+    pub summary: &'static str,
+    pub description: &'static str,
+    /// `x-openai-isConsequential`: ChatGPT asks the user before calling.
+    pub consequential: bool,
+    /// The logical MCP tools the handler may call (`McpToolNames` maps them to what
+    /// dexter-mcp publishes); a call to any other is refused.
+    pub tools: &'static [&'static str],
+    /// How the action's receipts are stored (a receipt naming an approval is always
+    /// durable).
+    pub receipts: Durability,
+    /// Query parameters.
+    pub query: &'static [Param],
+    /// The JSON request body's schema.
+    pub body: Option<fn() -> Value>,
+    /// The success status and its body's schema.
+    pub success: (u16, fn() -> Value),
+    /// The handler, routed for the declared method: `|method| on(method, handler)`.
+    pub handler: fn(MethodFilter) -> MethodRouter<ActionState>,
+}
+
+impl Action {
+    /// `/connector/chatgpt/<name>`.
+    pub fn path(&self) -> String {
+        format!("{PATH_PREFIX}{}", self.name)
+    }
+
+    /// The Lambda function (crate in `functions/`, binary, SAM `Binary`) serving it.
+    pub fn function_name(&self) -> String {
+        self.name.replace('_', "-")
+    }
+
+    /// The action's one route, with its declaration as the handler's state.
+    pub fn router(&'static self, state: AppState) -> Router {
+        let filter = MethodFilter::try_from(self.method.clone()).expect("actions use GET or POST");
+        Router::new().route(&self.path(), (self.handler)(filter)).with_state(ActionState { app: state, action: self })
+    }
+}
+
+/// What an action's handler is given: the shared state and its own declaration.
+#[derive(Clone)]
+pub struct ActionState {
+    pub app: AppState,
+    pub action: &'static Action,
+}
+
 /// One action call in progress: who is calling, and the receipts of its tool calls.
-pub struct ActionCall<'a> {
-    pub state: &'a AppState,
+///
+/// As an extractor it is the guard: a handler's first argument, so a bad token is a 401
+/// whatever else is wrong with the request.
+pub struct ActionCall {
+    pub state: AppState,
     pub caller: Caller,
     pub request_id: String,
-    pub action: &'static str,
+    pub action: &'static Action,
     receipts: Vec<Receipt>,
 }
 
@@ -43,25 +138,36 @@ pub struct ToolOutcome {
     pub result: Result<Value, McpError>,
 }
 
-impl<'a> ActionCall<'a> {
-    /// Runs the guard for `scope`.
-    pub async fn begin(
-        state: &'a AppState,
-        headers: &HeaderMap,
-        request_id: String,
-        action: &'static str,
-        scope: &str,
-    ) -> Result<ActionCall<'a>, ApiError> {
-        let caller = guard::authorize(state, headers, scope).await?;
-        Ok(ActionCall { state, caller, request_id, action, receipts: Vec::new() })
-    }
+impl FromRequestParts<ActionState> for ActionCall {
+    type Rejection = ApiError;
 
+    async fn from_request_parts(parts: &mut Parts, state: &ActionState) -> Result<Self, Self::Rejection> {
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let caller = guard::authorize(&state.app, &parts.headers, state.action.scope).await?;
+        Ok(ActionCall { state: state.app.clone(), caller, request_id, action: state.action, receipts: Vec::new() })
+    }
+}
+
+impl ActionCall {
     /// The published name of a logical tool, after checking the caller's tier allows it
     /// (403 `tool_not_allowed`).
     pub fn entitled(&self, logical_tool: &str) -> Result<String, ApiError> {
+        self.declared(logical_tool)?;
         let tool = self.state.config.mcp.tools.published(logical_tool).to_owned();
         self.caller.require_tool(&tool)?;
         Ok(tool)
+    }
+
+    /// A handler may only call the tools its declaration names.
+    fn declared(&self, logical_tool: &str) -> Result<(), ApiError> {
+        if self.action.tools.contains(&logical_tool) {
+            Ok(())
+        } else {
+            Err(ApiError::Unexpected(anyhow::anyhow!(
+                "{} calls the MCP tool {logical_tool}, which its declaration does not list",
+                self.action.name
+            )))
+        }
     }
 
     /// Calls one tool the caller is entitled to; the receipt is kept for [`Self::finish`].
@@ -72,7 +178,8 @@ impl<'a> ActionCall<'a> {
 
     /// Calls several tools concurrently (one MCP session, many requests), in order.
     pub async fn tools(&mut self, calls: Vec<(&str, Value)>) -> Vec<ToolOutcome> {
-        let state = self.state;
+        let state = &self.state;
+        let action = self.action;
         let mcp_caller = McpCaller {
             user_id: self.caller.claims.sub,
             scopes: self.caller.claims.scopes().map(str::to_owned).collect(),
@@ -85,6 +192,11 @@ impl<'a> ActionCall<'a> {
                 let digest = args_digest(&arguments);
                 let started = std::time::Instant::now();
                 let result = match &state.mcp {
+                    // A tool the declaration does not list is never called.
+                    _ if !action.tools.contains(&logical) => Err(McpError::Protocol(format!(
+                        "{} calls the MCP tool {logical}, which its declaration does not list",
+                        action.name
+                    ))),
                     Some(mcp) => mcp.call_tool(&mcp_caller, &tool, arguments).await.map(|r| r.structured),
                     None => Err(McpError::Unreachable(anyhow::anyhow!("no MCP server is configured (MCP_URL)"))),
                 };
@@ -124,7 +236,7 @@ impl<'a> ActionCall<'a> {
             id: Uuid::new_v4(),
             user_id: self.caller.claims.sub,
             client_id: self.caller.claims.client_id.clone(),
-            action: self.action.to_owned(),
+            action: self.action.name.to_owned(),
             mcp_tool: tool,
             args_digest: digest,
             status: if result.is_ok() { "ok".into() } else { "error".into() },
@@ -140,14 +252,14 @@ impl<'a> ActionCall<'a> {
         self.receipts.iter().map(|r| r.id).collect()
     }
 
-    /// Stores the receipts. Those of a consequential action (a swap, an alert) or of an
-    /// approval are flushed before the answer; those of a read may trail by the few
-    /// hundred milliseconds of an asynchronous commit ([`Durability::Relaxed`]).
+    /// Stores the receipts as the declaration says: those of a consequential action (a
+    /// swap, an alert) or naming an approval are flushed before the answer; those of a
+    /// read may trail by the few hundred milliseconds of an asynchronous commit
+    /// ([`Durability::Relaxed`]).
     async fn store_receipts(&self) -> Result<(), ApiError> {
         if !self.receipts.is_empty() {
-            let consequential = crate::openapi::ACTIONS.iter().any(|a| a.name == self.action && a.consequential)
-                || self.receipts.iter().any(|r| r.approval_id.is_some());
-            let durability = if consequential { Durability::Durable } else { Durability::Relaxed };
+            let names_an_approval = self.receipts.iter().any(|r| r.approval_id.is_some());
+            let durability = if names_an_approval { Durability::Durable } else { self.action.receipts };
             self.state.store.insert_receipts(&self.receipts, durability).await.map_err(anyhow::Error::new)?;
         }
         Ok(())
@@ -174,15 +286,4 @@ impl<'a> ActionCall<'a> {
         };
         ApiError::Upstream { status: error.status(), code: error.code(), message, receipt_ids: self.receipt_ids() }
     }
-}
-
-/// SHA-256 hex of the arguments' canonical JSON (object keys sorted): what a receipt
-/// stores instead of the arguments themselves.
-pub fn args_digest(arguments: &Value) -> String {
-    crate::tokens::hash(&arguments.to_string())
-}
-
-/// The request id the middleware assigned.
-pub fn request_id(headers_ext: &axum::http::Extensions) -> String {
-    headers_ext.get::<crate::http::RequestId>().map(|r| r.0.clone()).unwrap_or_default()
 }

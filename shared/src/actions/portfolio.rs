@@ -2,31 +2,46 @@
 //! user's managed wallets with SOL and SPL balances: `wallet/list_my_wallets`, then
 //! `solana_list_balances` for every wallet, concurrently.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::Json;
+use axum::http::Method;
+use axum::routing::on;
 use serde_json::{Value, json};
 
-use super::ActionCall;
+use super::schema::{objects, with_receipts};
+use super::{Action, ActionCall};
 use crate::error::ApiError;
-use crate::http::RequestId;
 use crate::mcp::McpError;
-use crate::state::AppState;
+use crate::scope::Scope;
+use crate::store::Durability;
 
-pub const PATH: &str = "/connector/chatgpt/get_portfolio";
+pub const ACTION: Action = Action {
+    name: "get_portfolio",
+    method: Method::GET,
+    scope: Scope::WalletRead,
+    summary: "Managed wallets with SOL and SPL balances",
+    description: "Lists the user's Dexter managed wallets with SOL and SPL token balances and USD values.",
+    consequential: false,
+    tools: &["wallet/list_my_wallets", "solana_list_balances"],
+    receipts: Durability::Relaxed,
+    query: &[],
+    body: None,
+    success: (200, portfolio),
+    handler: |method| on(method, get_portfolio),
+};
 
-pub fn router(state: AppState) -> Router {
-    Router::new().route(PATH, get(get_portfolio)).with_state(state)
+fn portfolio() -> Value {
+    with_receipts(
+        json!({
+            "wallets": objects(),
+            "total_value_usd": { "type": "number" },
+            "partial": { "type": "boolean" },
+        }),
+        &["wallets", "total_value_usd", "partial"],
+    )
 }
 
 #[tracing::instrument(skip_all)]
-async fn get_portfolio(
-    State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let mut call = ActionCall::begin(&state, &headers, request_id, "get_portfolio", "wallet:read").await?;
+async fn get_portfolio(mut call: ActionCall) -> Result<Json<Value>, ApiError> {
     call.entitled("wallet/list_my_wallets")?;
     call.entitled("solana_list_balances")?;
 

@@ -1,26 +1,50 @@
 //! `get_profile` (`GET /connector/chatgpt/get_profile`, scope `profile`): the linked
 //! Dexter user and their tier.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::http::Method;
+use axum::routing::on;
 use serde_json::{Value, json};
 
-use super::guard;
+use super::schema::{string, uuid};
+use super::{Action, ActionCall};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::scope::Scope;
+use crate::store::Durability;
 
-pub const PATH: &str = "/connector/chatgpt/get_profile";
+pub const ACTION: Action = Action {
+    name: "get_profile",
+    method: Method::GET,
+    scope: Scope::Profile,
+    summary: "The linked Dexter account",
+    description: "The linked Dexter user's id, plan tier and which Dexter tools that tier allows.",
+    consequential: false,
+    tools: &[],
+    receipts: Durability::Relaxed,
+    query: &[],
+    body: None,
+    success: (200, profile),
+    handler: |method| on(method, get_profile),
+};
 
-pub fn router(state: AppState) -> Router {
-    Router::new().route(PATH, get(get_profile)).with_state(state)
+fn profile() -> Value {
+    json!({
+        "type": "object",
+        "required": ["user_id", "tier"],
+        "properties": {
+            "user_id": uuid(),
+            "email": { "type": ["string", "null"] },
+            "tier": string(),
+            "scopes": { "type": "array", "items": string() },
+            "allowed_tools": { "type": "array", "items": string() },
+        },
+    })
 }
 
 #[tracing::instrument(skip_all)]
-async fn get_profile(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let caller = guard::authorize(&state, &headers, "profile").await?;
-    let profile = state.store.get_profile(caller.claims.sub).await.map_err(anyhow::Error::new)?;
+async fn get_profile(call: ActionCall) -> Result<Json<Value>, ApiError> {
+    let caller = &call.caller;
+    let profile = call.state.store.get_profile(caller.claims.sub).await.map_err(anyhow::Error::new)?;
     Ok(Json(json!({
         "user_id": caller.claims.sub,
         "email": profile.and_then(|p| p.email),

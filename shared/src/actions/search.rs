@@ -1,23 +1,48 @@
 //! `search` (`GET /connector/chatgpt/search?query=…`, scope `mcp:invoke`): pump.fun
 //! dossiers, market snapshots and knowledge-base answers through `general/search`.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::Json;
+use axum::http::Method;
+use axum::routing::on;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ActionCall;
+use super::schema::{limit_1_10, objects, with_receipts};
+use super::{Action, ActionCall};
 use crate::error::ApiError;
-use crate::http::RequestId;
 use crate::http::extract::Query;
-use crate::state::AppState;
+use crate::scope::Scope;
+use crate::store::Durability;
 
-pub const PATH: &str = "/connector/chatgpt/search";
+pub const ACTION: Action = Action {
+    name: "search",
+    method: Method::GET,
+    scope: Scope::McpInvoke,
+    summary: "Research: pump.fun dossiers, market snapshots, knowledge base",
+    description: "Searches Dexter's research sources: pump.fun dossiers, market snapshots and knowledge-base answers.",
+    consequential: false,
+    tools: &["general/search"],
+    receipts: Durability::Relaxed,
+    query: &[
+        ("query", true, search_text, "What to research."),
+        ("max_results", false, limit_1_10, "How many results (1-10, default 5)."),
+        ("time_range", false, time_range, "Only results from the last day (d), week (w), month (m) or year (y)."),
+    ],
+    body: None,
+    success: (200, search_results),
+    handler: |method| on(method, search),
+};
 
-pub fn router(state: AppState) -> Router {
-    Router::new().route(PATH, get(search)).with_state(state)
+fn search_text() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 400 })
+}
+
+fn time_range() -> Value {
+    json!({ "type": "string", "enum": ["d", "w", "m", "y"] })
+}
+
+fn search_results() -> Value {
+    with_receipts(json!({ "query": {}, "answer": {}, "results": objects() }), &["results"])
 }
 
 #[derive(Deserialize)]
@@ -30,14 +55,7 @@ pub struct SearchQuery {
 }
 
 #[tracing::instrument(skip_all)]
-async fn search(
-    State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-    headers: HeaderMap,
-    query: Result<Query<SearchQuery>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
-    let mut call = ActionCall::begin(&state, &headers, request_id, "search", "mcp:invoke").await?;
-    let Query(query) = query?;
+async fn search(mut call: ActionCall, Query(query): Query<SearchQuery>) -> Result<Json<Value>, ApiError> {
     let text = query.query.trim();
     if text.is_empty() || text.chars().count() > 400 {
         return Err(ApiError::BadRequest("query must be 1 to 400 characters".into()));

@@ -2,30 +2,92 @@
 //! for a requested swap, and `get_receipt` (`GET /connector/chatgpt/get_receipt?receipt_id=…`)
 //! for any receipt. Scope `mcp:invoke`; only the caller's own records are visible.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Json, Router};
-use chrono::Utc;
+use axum::Json;
+use axum::http::Method;
+use axum::routing::on;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::guard;
+use super::schema::{approval_status, date_time, object, string, uuid};
+use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::http::extract::Query;
-use crate::state::AppState;
-use crate::store::{Receipt, SwapApproval};
+use crate::scope::Scope;
+use crate::store::Durability;
+use crate::{approvals, receipts};
 
-pub const SWAP_STATUS_PATH: &str = "/connector/chatgpt/get_swap_status";
-pub const RECEIPT_PATH: &str = "/connector/chatgpt/get_receipt";
+pub const SWAP_STATUS: Action = Action {
+    name: "get_swap_status",
+    method: Method::GET,
+    scope: Scope::McpInvoke,
+    summary: "Status of a requested swap",
+    description: "Whether a requested swap is pending approval, executed (with its signature), failed, rejected or expired.",
+    consequential: false,
+    tools: &[],
+    receipts: Durability::Relaxed,
+    query: &[("approval_id", true, uuid, "The approval_id swap_execute returned.")],
+    body: None,
+    success: (200, swap_status),
+    handler: |method| on(method, get_swap_status),
+};
 
-pub fn swap_status_router(state: AppState) -> Router {
-    Router::new().route(SWAP_STATUS_PATH, get(get_swap_status)).with_state(state)
+pub const RECEIPT: Action = Action {
+    name: "get_receipt",
+    method: Method::GET,
+    scope: Scope::McpInvoke,
+    summary: "Read one receipt",
+    description: "Reads a receipt Dexter stored for an earlier action: tool, status, latency and request id.",
+    consequential: false,
+    tools: &[],
+    receipts: Durability::Relaxed,
+    query: &[("receipt_id", true, uuid, "A receipt id from an earlier action's receipt_ids.")],
+    body: None,
+    success: (200, receipt),
+    handler: |method| on(method, get_receipt),
+};
+
+fn nullable(kind: &str) -> Value {
+    json!({ "type": [kind, "null"] })
 }
 
-pub fn receipt_router(state: AppState) -> Router {
-    Router::new().route(RECEIPT_PATH, get(get_receipt)).with_state(state)
+fn swap_status() -> Value {
+    json!({
+        "type": "object",
+        "required": ["approval_id", "status"],
+        "properties": {
+            "approval_id": uuid(),
+            "status": approval_status(),
+            "request": object(),
+            "result": nullable("object"),
+            "error_code": nullable("string"),
+            "receipt_id": { "type": ["string", "null"], "format": "uuid" },
+            "created_at": date_time(),
+            "expires_at": date_time(),
+            "decided_at": { "type": ["string", "null"], "format": "date-time" },
+            "finished_at": { "type": ["string", "null"], "format": "date-time" },
+        },
+    })
+}
+
+fn receipt() -> Value {
+    json!({
+        "type": "object",
+        "required": ["receipt_id", "action", "status", "created_at"],
+        "properties": {
+            "receipt_id": uuid(),
+            "action": string(),
+            "mcp_tool": nullable("string"),
+            "status": string(),
+            "error_code": nullable("string"),
+            "upstream_latency_ms": nullable("integer"),
+            "request_id": string(),
+            "approval_id": { "type": ["string", "null"], "format": "uuid" },
+            "client_id": string(),
+            "args_digest": string(),
+            "created_at": date_time(),
+        },
+    })
 }
 
 #[derive(Deserialize)]
@@ -42,61 +104,16 @@ fn parse_id(name: &str, text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
 }
 
-/// A swap approval as ChatGPT and Dexter see it.
-pub fn approval_view(approval: &SwapApproval) -> Value {
-    json!({
-        "approval_id": approval.id,
-        "status": approval.status_at(Utc::now()).as_str(),
-        "request": approval.request,
-        "result": approval.result,
-        "error_code": approval.error_code,
-        "receipt_id": approval.receipt_id,
-        "created_at": approval.created_at,
-        "expires_at": approval.expires_at,
-        "decided_at": approval.decided_at,
-        "finished_at": approval.finished_at,
-    })
-}
-
-/// A receipt as ChatGPT and Dexter see it.
-pub fn receipt_view(receipt: &Receipt) -> Value {
-    json!({
-        "receipt_id": receipt.id,
-        "action": receipt.action,
-        "mcp_tool": receipt.mcp_tool,
-        "status": receipt.status,
-        "error_code": receipt.error_code,
-        "upstream_latency_ms": receipt.upstream_latency_ms,
-        "request_id": receipt.request_id,
-        "approval_id": receipt.approval_id,
-        "client_id": receipt.client_id,
-        "args_digest": receipt.args_digest,
-        "created_at": receipt.created_at,
-    })
-}
-
-async fn get_swap_status(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    query: Result<Query<ApprovalQuery>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
-    let caller = guard::authorize(&state, &headers, "mcp:invoke").await?;
-    let Query(query) = query?;
+async fn get_swap_status(call: ActionCall, Query(query): Query<ApprovalQuery>) -> Result<Json<Value>, ApiError> {
     let id = parse_id("approval_id", &query.approval_id)?;
-    let approval = state.store.get_approval(id, caller.claims.sub).await.map_err(anyhow::Error::new)?;
+    let approval = call.state.store.get_approval(id, call.caller.claims.sub).await.map_err(anyhow::Error::new)?;
     let approval = approval.ok_or(ApiError::Missing("no swap request with this approval_id"))?;
-    Ok(Json(approval_view(&approval)))
+    Ok(Json(approvals::view(&approval)))
 }
 
-async fn get_receipt(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    query: Result<Query<ReceiptQuery>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
-    let caller = guard::authorize(&state, &headers, "mcp:invoke").await?;
-    let Query(query) = query?;
+async fn get_receipt(call: ActionCall, Query(query): Query<ReceiptQuery>) -> Result<Json<Value>, ApiError> {
     let id = parse_id("receipt_id", &query.receipt_id)?;
-    let receipt = state.store.get_receipt(id, caller.claims.sub).await.map_err(anyhow::Error::new)?;
+    let receipt = call.state.store.get_receipt(id, call.caller.claims.sub).await.map_err(anyhow::Error::new)?;
     let receipt = receipt.ok_or(ApiError::Missing("no receipt with this receipt_id"))?;
-    Ok(Json(receipt_view(&receipt)))
+    Ok(Json(receipts::view(&receipt)))
 }

@@ -2,36 +2,87 @@
 //! `solana_swap_preview`. `swap_execute` (`POST /connector/chatgpt/swap_execute`) never
 //! executes: it stores a pending approval (the same request repeated within the window
 //! returns the same approval), notifies Dexter (the bell) and answers `202`. The swap
-//! runs exactly once, when the user approves in Dexter (`crate::dexter::approvals`).
+//! runs exactly once, when the user approves in Dexter (`crate::approvals`).
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Extension, Json, Router};
-use chrono::{Duration, Utc};
+use axum::Json;
+use axum::http::{Method, StatusCode};
+use axum::routing::on;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use super::ActionCall;
+use super::schema::{approval_status, date_time, mint, object, string, uuid, with_receipts};
+use super::{Action, ActionCall};
+use crate::approvals::{self, Requester};
 use crate::error::ApiError;
-use crate::http::RequestId;
 use crate::http::extract::Json as JsonBody;
-use crate::state::AppState;
-use crate::store::{ApprovalStatus, Notification, SwapApproval};
+use crate::receipts::args_digest;
+use crate::scope::Scope;
+use crate::store::Durability;
 
-pub const PREVIEW_PATH: &str = "/connector/chatgpt/swap_preview";
-pub const EXECUTE_PATH: &str = "/connector/chatgpt/swap_execute";
+pub use crate::approvals::APPROVAL_WINDOW;
 
-/// How long the user has to approve a requested swap in Dexter.
-pub const APPROVAL_WINDOW: Duration = Duration::minutes(15);
+pub const PREVIEW: Action = Action {
+    name: "swap_preview",
+    method: Method::POST,
+    scope: Scope::McpInvoke,
+    summary: "Simulate a swap",
+    description: "Simulates a swap, exact-in or exact-out: expected output, route, fees, price impact and warnings. Executes nothing.",
+    consequential: false,
+    tools: &["solana_swap_preview"],
+    receipts: Durability::Relaxed,
+    query: &[],
+    body: Some(swap_request),
+    success: (200, preview),
+    handler: |method| on(method, swap_preview),
+};
 
-pub fn preview_router(state: AppState) -> Router {
-    Router::new().route(PREVIEW_PATH, post(swap_preview)).with_state(state)
+pub const EXECUTE: Action = Action {
+    name: "swap_execute",
+    method: Method::POST,
+    scope: Scope::McpInvoke,
+    summary: "Ask to execute a swap (the user approves in Dexter)",
+    description: "Requests a swap from a managed wallet. Nothing executes until the user approves it in Dexter (bell icon or receipts feed); answers 202 with an approval id to check with get_swap_status.",
+    consequential: true,
+    // Checked now (the tier must allow it), called only when the user approves.
+    tools: &["solana_swap_execute"],
+    receipts: Durability::Durable,
+    query: &[],
+    body: Some(swap_request),
+    success: (202, pending_approval),
+    handler: |method| on(method, swap_execute),
+};
+
+fn swap_request() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["input_mint", "output_mint", "mode"],
+        "properties": {
+            "input_mint": mint(),
+            "output_mint": mint(),
+            "mode": { "type": "string", "enum": ["ExactIn", "ExactOut"], "description": "ExactIn spends amount_ui; ExactOut receives desired_output_ui." },
+            "amount_ui": { "type": "number", "exclusiveMinimum": 0, "maximum": 1e9, "description": "Amount of the input token to spend (ExactIn only)." },
+            "desired_output_ui": { "type": "number", "exclusiveMinimum": 0, "maximum": 1e9, "description": "Amount of the output token to receive (ExactOut only)." },
+            "slippage_bps": { "type": "integer", "minimum": 1, "maximum": 5000 },
+            "idempotency_key": { "type": "string", "minLength": 1, "maxLength": 200, "description": "swap_execute only: repeats with the same key return the same approval." },
+        },
+    })
 }
 
-pub fn execute_router(state: AppState) -> Router {
-    Router::new().route(EXECUTE_PATH, post(swap_execute)).with_state(state)
+fn preview() -> Value {
+    with_receipts(json!({ "preview": object() }), &["preview"])
+}
+
+fn pending_approval() -> Value {
+    with_receipts(
+        json!({
+            "approval_id": uuid(),
+            "status": approval_status(),
+            "expires_at": date_time(),
+            "message": string(),
+        }),
+        &["approval_id", "status", "expires_at", "message"],
+    )
 }
 
 /// A swap as ChatGPT describes it: the `solana_swap_preview`/`_execute` arguments. There
@@ -114,14 +165,7 @@ impl SwapRequest {
 }
 
 #[tracing::instrument(skip_all)]
-async fn swap_preview(
-    State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Result<JsonBody<SwapRequest>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
-    let mut call = ActionCall::begin(&state, &headers, request_id, "swap_preview", "mcp:invoke").await?;
-    let JsonBody(request) = body?;
+async fn swap_preview(mut call: ActionCall, JsonBody(request): JsonBody<SwapRequest>) -> Result<Json<Value>, ApiError> {
     let arguments = request.arguments()?;
     call.entitled("solana_swap_preview")?;
     let outcome = call.tool("solana_swap_preview", arguments).await;
@@ -133,58 +177,17 @@ async fn swap_preview(
 
 #[tracing::instrument(skip_all)]
 async fn swap_execute(
-    State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-    headers: HeaderMap,
-    body: Result<JsonBody<SwapRequest>, ApiError>,
+    mut call: ActionCall,
+    JsonBody(request): JsonBody<SwapRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut call = ActionCall::begin(&state, &headers, request_id, "swap_execute", "mcp:invoke").await?;
-    let JsonBody(request) = body?;
     let arguments = request.arguments()?;
     // The tier must allow executing now, not only when the user approves.
     call.entitled("solana_swap_execute")?;
-    let now = Utc::now();
-    let key = request.idempotency_key.clone().unwrap_or_else(|| super::args_digest(&arguments));
+    let key = request.idempotency_key.clone().unwrap_or_else(|| args_digest(&arguments));
     let claims = &call.caller.claims;
-    let (approval, created) = state
-        .store
-        .create_or_get_approval(
-            &SwapApproval {
-                id: Uuid::new_v4(),
-                user_id: claims.sub,
-                client_id: claims.client_id.clone(),
-                grant_id: claims.gid,
-                idempotency_key: key,
-                request: arguments.clone(),
-                status: ApprovalStatus::PendingApproval,
-                result: None,
-                error_code: None,
-                receipt_id: None,
-                created_at: now,
-                expires_at: now + APPROVAL_WINDOW,
-                decided_at: None,
-                finished_at: None,
-            },
-            now,
-        )
-        .await
-        .map_err(anyhow::Error::new)?;
-    if created {
-        state
-            .store
-            .insert_notification(&Notification {
-                id: Uuid::new_v4(),
-                user_id: claims.sub,
-                kind: "swap_approval".into(),
-                title: "ChatGPT asks to execute a swap".into(),
-                body: json!({ "approval_id": approval.id, "request": arguments, "expires_at": approval.expires_at }),
-                created_at: now,
-                read_at: None,
-            })
-            .await
-            .map_err(anyhow::Error::new)?;
-    }
-    let status = approval.status_at(now);
+    let requester = Requester { user_id: claims.sub, client_id: &claims.client_id, grant_id: claims.gid };
+    let approval = approvals::request(&call.state, &requester, key, &arguments).await?;
+    let status = approval.status_at(chrono::Utc::now());
     call.record(status.as_str(), &arguments, Some(approval.id));
     let body = json!({
         "approval_id": approval.id,

@@ -1,23 +1,43 @@
 //! `resolve_token` (`GET /connector/chatgpt/resolve_token?query=…`, scope `mcp:invoke`):
 //! token metadata, symbol and live price through `solana_resolve_token`.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::Json;
+use axum::http::Method;
+use axum::routing::on;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ActionCall;
+use super::schema::{limit_1_10, objects, with_receipts};
+use super::{Action, ActionCall};
 use crate::error::ApiError;
-use crate::http::RequestId;
 use crate::http::extract::Query;
-use crate::state::AppState;
+use crate::scope::Scope;
+use crate::store::Durability;
 
-pub const PATH: &str = "/connector/chatgpt/resolve_token";
+pub const ACTION: Action = Action {
+    name: "resolve_token",
+    method: Method::GET,
+    scope: Scope::McpInvoke,
+    summary: "Find a token's metadata and live price",
+    description: "Resolves a symbol, name or mint address to Solana tokens with mint, symbol, liquidity, volume and live USD price.",
+    consequential: false,
+    tools: &["solana_resolve_token"],
+    receipts: Durability::Relaxed,
+    query: &[
+        ("query", true, query_text, "A token symbol, name or mint address, e.g. BONK."),
+        ("limit", false, limit_1_10, "How many matches to return (1-10, default 5)."),
+    ],
+    body: None,
+    success: (200, results),
+    handler: |method| on(method, resolve_token),
+};
 
-pub fn router(state: AppState) -> Router {
-    Router::new().route(PATH, get(resolve_token)).with_state(state)
+fn query_text() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 100 })
+}
+
+fn results() -> Value {
+    with_receipts(json!({ "results": objects() }), &["results"])
 }
 
 #[derive(Deserialize)]
@@ -30,14 +50,7 @@ pub struct ResolveQuery {
 }
 
 #[tracing::instrument(skip_all)]
-async fn resolve_token(
-    State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-    headers: HeaderMap,
-    query: Result<Query<ResolveQuery>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
-    let mut call = ActionCall::begin(&state, &headers, request_id, "resolve_token", "mcp:invoke").await?;
-    let Query(query) = query?;
+async fn resolve_token(mut call: ActionCall, Query(query): Query<ResolveQuery>) -> Result<Json<Value>, ApiError> {
     let text = query.query.trim();
     if text.is_empty() || text.chars().count() > 100 {
         return Err(ApiError::BadRequest("query must be 1 to 100 characters".into()));

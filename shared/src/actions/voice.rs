@@ -6,28 +6,56 @@
 //! Voice, signed in as that same user, redeems it once at `GET /dexter/voice-handoffs/{id}`.
 //! Only when `NEXT_PUBLIC_ENABLE_VOICE` is true in this environment.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::Json;
+use axum::http::Method;
+use axum::routing::on;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::ActionCall;
+use super::schema::{date_time, uuid, with_receipts};
+use super::{Action, ActionCall};
 use crate::error::ApiError;
-use crate::http::RequestId;
 use crate::http::extract::Json as JsonBody;
-use crate::state::AppState;
-use crate::store::VoiceHandoff;
+use crate::scope::Scope;
+use crate::store::{Durability, VoiceHandoff};
 
-pub const PATH: &str = "/connector/chatgpt/handoff_voice";
+pub const ACTION: Action = Action {
+    name: "handoff_voice",
+    method: Method::POST,
+    scope: Scope::McpInvoke,
+    summary: "Hand the conversation off to Dexter Voice",
+    description: "Creates a time-limited link to Dexter Voice carrying this conversation's context, for the same user. Only where voice is enabled.",
+    consequential: false,
+    tools: &[],
+    receipts: Durability::Relaxed,
+    query: &[],
+    body: Some(handoff_request),
+    success: (200, handoff),
+    handler: |method| on(method, handoff_voice),
+};
+
 /// How long a handoff link works.
 pub const HANDOFF_TTL: Duration = Duration::minutes(5);
 
-pub fn router(state: AppState) -> Router {
-    Router::new().route(PATH, post(handoff_voice)).with_state(state)
+fn handoff_request() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["context"],
+        "properties": {
+            "context": { "type": "string", "minLength": 1, "maxLength": 8000, "description": "A summary of the conversation for Dexter Voice to continue from." },
+            "topic": { "type": "string", "maxLength": 200 },
+        },
+    })
+}
+
+fn handoff() -> Value {
+    with_receipts(
+        json!({ "url": { "type": "string", "format": "uri" }, "expires_at": date_time(), "handoff_id": uuid() }),
+        &["url", "expires_at"],
+    )
 }
 
 #[derive(Deserialize)]
@@ -40,12 +68,10 @@ pub struct HandoffRequest {
 
 #[tracing::instrument(skip_all)]
 async fn handoff_voice(
-    State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-    headers: HeaderMap,
+    mut call: ActionCall,
     body: Result<JsonBody<HandoffRequest>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut call = ActionCall::begin(&state, &headers, request_id, "handoff_voice", "mcp:invoke").await?;
+    let state = call.state.clone();
     if !state.config.enable_voice {
         return Err(ApiError::Forbidden {
             code: "voice_disabled",

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::session;
-use crate::actions::status::receipt_view;
+use crate::receipts;
 use crate::error::ApiError;
 use crate::http::extract::Query;
 use crate::state::AppState;
@@ -65,7 +65,7 @@ async fn receipts(
         let c = r.cursor();
         format!("{}_{}", c.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), c.id)
     });
-    Ok(Json(json!({ "receipts": found.iter().map(receipt_view).collect::<Vec<_>>(), "next_cursor": next_cursor })))
+    Ok(Json(json!({ "receipts": found.iter().map(receipts::view).collect::<Vec<_>>(), "next_cursor": next_cursor })))
 }
 
 async fn notifications(

@@ -1,13 +1,14 @@
 //! Verifying a Dexter user's Supabase session JWT: HS256 with the project's JWT secret,
 //! `aud = "authenticated"`, `sub` = the user id, not expired.
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::http::extract::bearer_token;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -18,11 +19,7 @@ struct SessionClaims {
 /// The Dexter user behind the request's `Authorization: Bearer <supabase session jwt>`.
 pub fn user_id(state: &AppState, headers: &HeaderMap) -> Result<Uuid, ApiError> {
     let unauthorized = |message: &str| ApiError::Unauthorized { code: "invalid_token", message: message.into() };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| unauthorized("a Dexter session token is required"))?;
+    let token = bearer_token(headers).ok_or_else(|| unauthorized("a Dexter session token is required"))?;
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_audience(&["authenticated"]);
     validation.set_required_spec_claims(&["exp", "sub", "aud"]);

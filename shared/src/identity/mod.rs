@@ -1,5 +1,5 @@
 //! Who the person on the login page is: the identity provider that signs a user in by
-//! email during the OAuth authorization flow (DESIGN.md, "login").
+//! email during the OAuth authorization flow (docs/design.md, "Login").
 //!
 //! The login page asks for an email address; the provider emails a one-time code and a
 //! magic link; the user either types the code or follows the link back to the connector's

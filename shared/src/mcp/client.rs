@@ -41,10 +41,6 @@ const COMPATIBLE_VERSIONS: &[&str] = &["2025-06-18", "2025-03-26", "2025-11-25"]
 /// `clientInfo.name` in `initialize`.
 pub const CLIENT_NAME: &str = "dexter-chatgpt-connector";
 
-/// The default deadline for one call: a portfolio action makes two rounds of calls and
-/// must stay well under API Gateway's 29 s.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(8);
-
 const SESSION_HEADER: &str = "mcp-session-id";
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 

@@ -7,7 +7,7 @@
 //! - [`token`]: the per-call HS256 bearer dexter-mcp verifies.
 //! - [`sse`]: reading the `text/event-stream` answers a server may give.
 //!
-//! What the upstream speaks (tool names, arguments, results) is in `../shared/DEXTER-MCP.md`.
+//! What the upstream speaks (tool names, arguments, results) is in `docs/dexter-mcp.md`.
 
 pub mod client;
 pub mod sse;

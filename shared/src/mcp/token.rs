@@ -1,5 +1,5 @@
 //! The bearer the connector sends to dexter-mcp: a Dexter MCP JWT, HS256 with the shared
-//! secret `MCP_JWT_SECRET`, in the form dexter-api issues it (`../shared/DEXTER-MCP.md`,
+//! secret `MCP_JWT_SECRET`, in the form dexter-api issues it (`docs/dexter-mcp.md`,
 //! "Transport and auth").
 //!
 //! Claims: `iss` and `aud` = the MCP endpoint URL (the base URL + `/mcp`), `iat`, `exp`,

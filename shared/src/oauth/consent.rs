@@ -16,7 +16,8 @@ use uuid::Uuid;
 use super::flow::{self, Flow, FlowError, client_redirect};
 use super::login::StepQuery;
 use super::pages::{self, escape, flow_fields};
-use super::{CODE_TTL, SCOPES, paths};
+use super::{CODE_TTL, paths};
+use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::AuthorizationCode;
 
@@ -64,8 +65,8 @@ async fn show(
         .request
         .scopes
         .iter()
-        .filter_map(|s| SCOPES.iter().find(|(name, _)| name == s))
-        .map(|(name, explanation)| format!("<li><code>{}</code>: {}</li>", escape(name), escape(explanation)))
+        .filter_map(|s| Scope::parse(s))
+        .map(|scope| format!("<li><code>{}</code>: {}</li>", escape(scope.as_str()), escape(scope.description())))
         .collect();
     let body = format!(
         "<h1>Allow {client} to use your Dexter account?</h1>\

@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::{SCOPES, paths};
+use super::paths;
+use crate::scope::Scope;
 
 pub const PATH: &str = "/.well-known/oauth-authorization-server";
 
@@ -16,7 +17,7 @@ pub fn document(base: &str) -> Value {
         "token_endpoint": format!("{base}{}", paths::TOKEN),
         "revocation_endpoint": format!("{base}{}", paths::REVOKE),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "scopes_supported": SCOPES.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        "scopes_supported": Scope::all_names(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],

@@ -23,18 +23,6 @@ pub mod token;
 
 use chrono::Duration;
 
-/// The scopes a client may ask for, with what each lets ChatGPT do, as the consent page
-/// explains them.
-pub const SCOPES: [(&str, &str); 3] = [
-    (
-        "mcp:invoke",
-        "Use Dexter's tools for you: look up tokens, research, preview swaps, manage alerts, \
-         and request swaps, which still wait for your approval in Dexter.",
-    ),
-    ("wallet:read", "See your managed wallets and their balances."),
-    ("profile", "See your Dexter account id and plan."),
-];
-
 /// How long a person has to sign in and consent after ChatGPT sends them here.
 pub const AUTHORIZATION_REQUEST_TTL: Duration = Duration::minutes(15);
 /// Authorization codes live ten minutes (RFC 6749 §4.1.2 recommends at most ten).
@@ -49,19 +37,7 @@ pub const REFRESH_GRACE: Duration = Duration::seconds(60);
 /// Sign-in emails one authorization request may trigger.
 pub const MAX_LOGIN_ATTEMPTS: i32 = 5;
 
-/// Parses a space-separated scope string; `None` if a scope is unknown.
-pub fn parse_scopes(text: &str) -> Option<Vec<String>> {
-    let mut scopes: Vec<String> = Vec::new();
-    for scope in text.split(' ').filter(|s| !s.is_empty()) {
-        if !SCOPES.iter().any(|(known, _)| *known == scope) {
-            return None;
-        }
-        if !scopes.iter().any(|s| s == scope) {
-            scopes.push(scope.to_owned());
-        }
-    }
-    Some(scopes)
-}
+pub use crate::scope::parse_scopes;
 
 /// The OAuth endpoints' paths, under the public base URL.
 pub mod paths {
@@ -71,19 +47,4 @@ pub mod paths {
     pub const CONSENT: &str = "/oauth/chatgpt/consent";
     pub const TOKEN: &str = "/oauth/chatgpt/token";
     pub const REVOKE: &str = "/oauth/chatgpt/revoke";
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scopes_parse_deduplicated_and_unknown_ones_are_refused() {
-        assert_eq!(
-            parse_scopes("mcp:invoke  wallet:read mcp:invoke"),
-            Some(vec!["mcp:invoke".to_owned(), "wallet:read".to_owned()])
-        );
-        assert_eq!(parse_scopes("wallet:write"), None);
-        assert_eq!(parse_scopes(""), Some(vec![]));
-    }
 }

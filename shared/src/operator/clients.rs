@@ -18,11 +18,10 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::scope::Scope;
 use crate::store::{OAuthClient, Store, StoreError};
 use crate::tokens;
 
-/// Every scope the connector knows, and the default grant of a new client.
-pub const KNOWN_SCOPES: [&str; 3] = ["mcp:invoke", "wallet:read", "profile"];
 
 /// The longest a rotated-out secret may stay valid: long enough to roll a GPT's
 /// configuration through staging and production, short enough that a leaked secret
@@ -112,7 +111,7 @@ pub struct NewClient {
     pub name: String,
     /// Where authorization responses may go; `/authorize` requires an exact match.
     pub redirect_uris: Vec<String>,
-    /// Defaults to [`KNOWN_SCOPES`].
+    /// Defaults to every scope ([`Scope::ALL`]).
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
     /// Defaults to `chatgpt-` and 12 random hex digits.
@@ -365,17 +364,17 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
 
 fn validate_scopes(scopes: Option<Vec<String>>) -> Result<Vec<String>, ClientError> {
     let Some(asked) = scopes else {
-        return Ok(KNOWN_SCOPES.iter().map(|s| (*s).to_owned()).collect());
+        return Ok(Scope::all_names().into_iter().map(str::to_owned).collect());
     };
     if asked.is_empty() {
         return Err(ClientError::Invalid("scopes must name at least one scope (omit it for all of them)".into()));
     }
     let mut scopes: Vec<String> = Vec::with_capacity(asked.len());
     for scope in asked {
-        if !KNOWN_SCOPES.contains(&scope.as_str()) {
+        if Scope::parse(&scope).is_none() {
             return Err(ClientError::Invalid(format!(
                 "unknown scope {scope:?}; known scopes are {}",
-                KNOWN_SCOPES.join(", ")
+                Scope::all_names().join(", ")
             )));
         }
         if !scopes.contains(&scope) {
@@ -438,7 +437,7 @@ mod tests {
 
     #[test]
     fn scopes_default_to_all_and_must_be_known() {
-        assert_eq!(validate_scopes(None).expect("default"), KNOWN_SCOPES);
+        assert_eq!(validate_scopes(None).expect("default"), Scope::all_names());
         assert_eq!(validate_scopes(Some(vec!["profile".into(), "profile".into()])).expect("dedup"), ["profile"]);
         assert!(validate_scopes(Some(vec![])).is_err());
         assert!(validate_scopes(Some(vec!["admin".into()])).is_err());
