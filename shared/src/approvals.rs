@@ -56,7 +56,7 @@ pub async fn request(
             now,
         )
         .await
-        .map_err(anyhow::Error::new)?;
+        ?;
     if created {
         state
             .store
@@ -70,14 +70,14 @@ pub async fn request(
                 read_at: None,
             })
             .await
-            .map_err(anyhow::Error::new)?;
+            ?;
     }
     Ok(approval)
 }
 
 /// The user said no. Deciding twice answers the decision already made.
 pub async fn reject(state: &AppState, id: Uuid, user_id: Uuid) -> Result<SwapApproval, ApiError> {
-    match state.store.reject_approval(id, user_id, Utc::now()).await.map_err(anyhow::Error::new)? {
+    match state.store.reject_approval(id, user_id, Utc::now()).await? {
         ClaimOutcome::Won(approval) | ClaimOutcome::AlreadyDecided(approval) => Ok(approval),
         ClaimOutcome::Expired => Err(ApiError::Conflict("this swap request has expired".into())),
         ClaimOutcome::NotFound => Err(ApiError::Missing("no swap approval with this id")),
@@ -86,7 +86,7 @@ pub async fn reject(state: &AppState, id: Uuid, user_id: Uuid) -> Result<SwapApp
 
 /// The user said yes: claims the approval and runs the swap, once.
 pub async fn approve(state: &AppState, id: Uuid, user_id: Uuid, request_id: &str) -> Result<SwapApproval, ApiError> {
-    let approval = match state.store.claim_approval(id, user_id, Utc::now()).await.map_err(anyhow::Error::new)? {
+    let approval = match state.store.claim_approval(id, user_id, Utc::now()).await? {
         ClaimOutcome::Won(approval) => approval,
         // A retry or a concurrent approve: the swap ran (or is running) once already.
         ClaimOutcome::AlreadyDecided(approval) => return Ok(approval),
@@ -119,7 +119,7 @@ async fn execute(state: &AppState, approval: &SwapApproval, request_id: &str) ->
     let tool = state.config.mcp.tools.published("solana_swap_execute").to_owned();
     // The ChatGPT link must still be live and the tier must still allow the tool.
     let context =
-        state.store.action_context(approval.grant_id, approval.user_id, now).await.map_err(anyhow::Error::new)?;
+        state.store.action_context(approval.grant_id, approval.user_id, now).await?;
     let refusal = match &context {
         None => Some("grant_revoked"),
         Some(c) if !c.grant_live => Some("grant_revoked"),
@@ -156,7 +156,7 @@ async fn execute(state: &AppState, approval: &SwapApproval, request_id: &str) ->
         approval_id: Some(approval.id),
         created_at: Utc::now(),
     };
-    state.store.insert_receipt(&receipt).await.map_err(anyhow::Error::new)?;
+    state.store.insert_receipt(&receipt).await?;
     let (outcome, title) = match &result {
         Ok(value) => {
             (ApprovalOutcome::Executed { result: value.clone(), receipt_id: Some(receipt.id) }, "Swap executed")
@@ -166,7 +166,7 @@ async fn execute(state: &AppState, approval: &SwapApproval, request_id: &str) ->
             "Swap failed",
         ),
     };
-    state.store.finish_approval(approval.id, &outcome, Utc::now()).await.map_err(anyhow::Error::new)?;
+    state.store.finish_approval(approval.id, &outcome, Utc::now()).await?;
     state
         .store
         .insert_notification(&Notification {
@@ -179,7 +179,7 @@ async fn execute(state: &AppState, approval: &SwapApproval, request_id: &str) ->
             read_at: None,
         })
         .await
-        .map_err(anyhow::Error::new)?;
-    let finished = state.store.get_approval(approval.id, approval.user_id).await.map_err(anyhow::Error::new)?;
+        ?;
+    let finished = state.store.get_approval(approval.id, approval.user_id).await?;
     finished.ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("approval vanished after execution")))
 }

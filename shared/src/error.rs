@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The route exists but the thing it names does not.
     #[error("{0}")]
     Missing(&'static str),
+    /// A record the request depends on is gone (e.g. the client was deleted meanwhile).
+    #[error("the {0} this request refers to no longer exists")]
+    Gone(&'static str),
     #[error("this route does not accept that method")]
     MethodNotAllowed,
     #[error("{message}")]
@@ -86,7 +89,7 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound | ApiError::Missing(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::Missing(_) | ApiError::Gone(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -106,7 +109,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::NotFound | ApiError::Missing(_) => "not_found",
+            ApiError::NotFound | ApiError::Missing(_) | ApiError::Gone(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unauthorized { code, .. } => code,
             ApiError::Forbidden { code, .. } => code,
@@ -124,6 +127,19 @@ impl ApiError {
                 "something went wrong on our side; quote the request id when reporting it".into()
             }
             other => other.to_string(),
+        }
+    }
+}
+
+/// The store's failures, as the caller sees them: a conflict is a 409 and a missing
+/// record a 404 (never a 500); anything else is unexpected.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> ApiError {
+        use crate::store::StoreError;
+        match error {
+            StoreError::Conflict(what) => ApiError::Conflict(format!("a {what} with this id already exists")),
+            StoreError::NotFound(what) => ApiError::Gone(what),
+            StoreError::Unexpected(cause) => ApiError::Unexpected(cause),
         }
     }
 }
@@ -186,5 +202,20 @@ impl IntoResponse for ApiError {
         }
         response.extensions_mut().insert(body);
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn store_conflicts_and_missing_records_are_not_server_errors() {
+        assert_eq!(ApiError::from(StoreError::Conflict("client")).status(), StatusCode::CONFLICT);
+        assert_eq!(ApiError::from(StoreError::NotFound("grant")).status(), StatusCode::NOT_FOUND);
+        let unexpected = ApiError::from(StoreError::Unexpected(anyhow::anyhow!("connection reset")));
+        assert_eq!(unexpected.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!unexpected.public_message().contains("connection reset"));
     }
 }

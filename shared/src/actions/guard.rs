@@ -59,7 +59,7 @@ pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> R
         .store
         .action_context(claims.gid, claims.sub, Utc::now())
         .await
-        .map_err(anyhow::Error::new)?
+        ?
         .filter(|c| c.grant_live)
         .ok_or_else(|| unauthorized("this ChatGPT link was revoked; connect Dexter again"))?;
     if !claims.has_scope(scope.as_str()) || !context.scopes.iter().any(|s| s == scope.as_str()) {

@@ -260,7 +260,7 @@ impl ActionCall {
         if !self.receipts.is_empty() {
             let names_an_approval = self.receipts.iter().any(|r| r.approval_id.is_some());
             let durability = if names_an_approval { Durability::Durable } else { self.action.receipts };
-            self.state.store.insert_receipts(&self.receipts, durability).await.map_err(anyhow::Error::new)?;
+            self.state.store.insert_receipts(&self.receipts, durability).await?;
         }
         Ok(())
     }

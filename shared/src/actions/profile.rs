@@ -44,7 +44,7 @@ fn profile() -> Value {
 #[tracing::instrument(skip_all)]
 async fn get_profile(call: ActionCall) -> Result<Json<Value>, ApiError> {
     let caller = &call.caller;
-    let profile = call.state.store.get_profile(caller.claims.sub).await.map_err(anyhow::Error::new)?;
+    let profile = call.state.store.get_profile(caller.claims.sub).await?;
     Ok(Json(json!({
         "user_id": caller.claims.sub,
         "email": profile.and_then(|p| p.email),

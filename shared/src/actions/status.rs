@@ -106,14 +106,14 @@ fn parse_id(name: &str, text: &str) -> Result<Uuid, ApiError> {
 
 async fn get_swap_status(call: ActionCall, Query(query): Query<ApprovalQuery>) -> Result<Json<Value>, ApiError> {
     let id = parse_id("approval_id", &query.approval_id)?;
-    let approval = call.state.store.get_approval(id, call.caller.claims.sub).await.map_err(anyhow::Error::new)?;
+    let approval = call.state.store.get_approval(id, call.caller.claims.sub).await?;
     let approval = approval.ok_or(ApiError::Missing("no swap request with this approval_id"))?;
     Ok(Json(approvals::view(&approval)))
 }
 
 async fn get_receipt(call: ActionCall, Query(query): Query<ReceiptQuery>) -> Result<Json<Value>, ApiError> {
     let id = parse_id("receipt_id", &query.receipt_id)?;
-    let receipt = call.state.store.get_receipt(id, call.caller.claims.sub).await.map_err(anyhow::Error::new)?;
+    let receipt = call.state.store.get_receipt(id, call.caller.claims.sub).await?;
     let receipt = receipt.ok_or(ApiError::Missing("no receipt with this receipt_id"))?;
     Ok(Json(receipts::view(&receipt)))
 }

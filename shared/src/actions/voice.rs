@@ -96,7 +96,7 @@ async fn handoff_voice(
         created_at: now,
         consumed_at: None,
     };
-    state.store.create_voice_handoff(&handoff).await.map_err(anyhow::Error::new)?;
+    state.store.create_voice_handoff(&handoff).await?;
     let token = state
         .config
         .signing_keys

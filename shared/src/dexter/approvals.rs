@@ -33,7 +33,7 @@ fn approval_id(text: &str) -> Result<Uuid, ApiError> {
 
 async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let user_id = session::user_id(&state, &headers)?;
-    let pending = state.store.list_pending_approvals(user_id, Utc::now()).await.map_err(anyhow::Error::new)?;
+    let pending = state.store.list_pending_approvals(user_id, Utc::now()).await?;
     Ok(Json(json!({ "approvals": pending.iter().map(view).collect::<Vec<_>>() })))
 }
 

@@ -60,7 +60,7 @@ async fn receipts(
     let Query(page) = page?;
     let limit = limit(&page)?;
     let before = page.cursor.as_deref().map(parse_cursor).transpose()?;
-    let found = state.store.list_receipts(user_id, before, limit).await.map_err(anyhow::Error::new)?;
+    let found = state.store.list_receipts(user_id, before, limit).await?;
     let next_cursor = (found.len() == limit as usize).then(|| found.last()).flatten().map(|r| {
         let c = r.cursor();
         format!("{}_{}", c.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), c.id)
@@ -75,7 +75,7 @@ async fn notifications(
 ) -> Result<Json<Value>, ApiError> {
     let user_id = session::user_id(&state, &headers)?;
     let Query(page) = page?;
-    let found = state.store.list_notifications(user_id, limit(&page)?).await.map_err(anyhow::Error::new)?;
+    let found = state.store.list_notifications(user_id, limit(&page)?).await?;
     Ok(Json(json!({ "notifications": found })))
 }
 
@@ -87,7 +87,7 @@ async fn redeem_voice_handoff(
     let user_id = session::user_id(&state, &headers)?;
     let missing = || ApiError::Missing("no usable voice handoff with this id");
     let id = Uuid::parse_str(&id).map_err(|_| missing())?;
-    let handoff = state.store.consume_voice_handoff(id, user_id, Utc::now()).await.map_err(anyhow::Error::new)?;
+    let handoff = state.store.consume_voice_handoff(id, user_id, Utc::now()).await?;
     let handoff = handoff.ok_or_else(missing)?;
     Ok(Json(json!({ "handoff_id": handoff.id, "context": handoff.context })))
 }

@@ -25,7 +25,7 @@ pub fn router(state: AppState) -> Router {
 
 async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let user_id = session::user_id(&state, &headers)?;
-    let grants = state.store.list_grants_for_user(user_id).await.map_err(anyhow::Error::new)?;
+    let grants = state.store.list_grants_for_user(user_id).await?;
     let linked: Vec<Value> = grants
         .into_iter()
         .map(|g| {
@@ -49,10 +49,10 @@ async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     let user_id = session::user_id(&state, &headers)?;
     let grant_id = Uuid::parse_str(&grant_id).map_err(|_| ApiError::Missing("no linked account with this id"))?;
-    let grant = state.store.get_grant(grant_id).await.map_err(anyhow::Error::new)?;
+    let grant = state.store.get_grant(grant_id).await?;
     match grant {
         Some(grant) if grant.user_id == user_id => {
-            state.store.revoke_grant_for_user(grant_id, user_id, Utc::now()).await.map_err(anyhow::Error::new)?;
+            state.store.revoke_grant_for_user(grant_id, user_id, Utc::now()).await?;
             Ok(StatusCode::NO_CONTENT)
         }
         _ => Err(ApiError::Missing("no linked account with this id")),

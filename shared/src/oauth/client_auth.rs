@@ -54,7 +54,7 @@ pub async fn authenticate(
         description: "client authentication failed".into(),
         basic_challenge: used_basic,
     };
-    let client = state.store.get_client(&client_id).await.map_err(anyhow::Error::new)?.ok_or_else(refused)?;
+    let client = state.store.get_client(&client_id).await?.ok_or_else(refused)?;
     if !crate::operator::clients::secret_matches(&client, &secret, Utc::now()) {
         return Err(refused());
     }

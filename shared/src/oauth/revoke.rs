@@ -30,7 +30,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, params: OAuth
     let revoked = if token.matches('.').count() == 2 {
         match access_token::verify(&state.config.signing_keys, &state.config.public_base_url, token, true) {
             Ok(claims) if claims.client_id == client.id => {
-                state.store.revoke_grant(claims.gid, now).await.map_err(anyhow::Error::new)?
+                state.store.revoke_grant(claims.gid, now).await?
             }
             _ => false,
         }
@@ -39,7 +39,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, params: OAuth
             .store
             .revoke_grant_by_refresh_token(&crate::tokens::hash(token), &client.id, now)
             .await
-            .map_err(anyhow::Error::new)?
+            ?
             .is_some()
     };
     tracing::info!(revoked, "revocation request");

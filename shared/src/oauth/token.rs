@@ -91,11 +91,11 @@ async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthPar
     let now = Utc::now();
     let store = &state.store;
     let code_hash = crate::tokens::hash(code);
-    let issued = match store.redeem_authorization_code(&code_hash, now).await.map_err(anyhow::Error::new)? {
+    let issued = match store.redeem_authorization_code(&code_hash, now).await? {
         CodeRedemption::Redeemed(issued) => issued,
         CodeRedemption::AlreadyUsed { grant_id } => {
             if let Some(grant_id) = grant_id {
-                store.revoke_grant(grant_id, now).await.map_err(anyhow::Error::new)?;
+                store.revoke_grant(grant_id, now).await?;
                 tracing::warn!(%grant_id, "authorization code replayed; its grant is revoked");
             }
             return Err(ApiError::oauth("invalid_grant", "the authorization code was already used"));
@@ -116,14 +116,14 @@ async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthPar
         last_used_at: Some(now),
         revoked_at: None,
     };
-    store.create_grant(&grant).await.map_err(anyhow::Error::new)?;
+    store.create_grant(&grant).await?;
     // Attach at once, so a replay of this code can find and revoke the grant.
-    store.attach_grant_to_code(&code_hash, grant.id).await.map_err(anyhow::Error::new)?;
+    store.attach_grant_to_code(&code_hash, grant.id).await?;
     let refresh_token = crate::tokens::generate("dxrt_");
     store
         .create_refresh_token(&crate::tokens::hash(&refresh_token), grant.id, now + REFRESH_TOKEN_TTL)
         .await
-        .map_err(anyhow::Error::new)?;
+        ?;
     token_response(state, &grant, &grant.scopes, &refresh_token)
 }
 
@@ -148,7 +148,7 @@ async fn refresh(state: &AppState, client: &OAuthClient, params: &OAuthParams) -
             REFRESH_GRACE,
         )
         .await
-        .map_err(anyhow::Error::new)?;
+        ?;
     let grant = match rotation {
         Rotation::Rotated { grant } | Rotation::ReplayWithinGrace { grant } => grant,
         Rotation::Reused { grant_id } => {
@@ -161,7 +161,7 @@ async fn refresh(state: &AppState, client: &OAuthClient, params: &OAuthParams) -
     };
     if grant.client_id != client.id {
         // Another client holding this client's refresh token means it leaked.
-        state.store.revoke_grant(grant.id, now).await.map_err(anyhow::Error::new)?;
+        state.store.revoke_grant(grant.id, now).await?;
         return Err(ApiError::oauth("invalid_grant", "the refresh token was issued to another client"));
     }
     let scopes = match requested_scopes {
