@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_tests::app::{Options, TestApp, spawn_app};
-use connector_tests::db::TestDatabase;
 use sandbox_mcp::{Sandbox, SandboxOptions};
 use serde_json::{Value, json};
 use shared::store::Store;
 use shared::store::memory::MemoryStore;
+use testkit::app::{Options, TestApp, spawn_app};
+use testkit::db::TestDatabase;
 
 const MCP_SECRET: &str = "sandbox-mcp-secret-0123456789abcdef-xyz";
 const SOL: &str = "So11111111111111111111111111111111111111112";

@@ -13,12 +13,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use connector_tests::binaries::as_from_a_shell;
-use connector_tests::db::TestDatabase;
-use connector_tests::lambda_env;
 use serde_json::{Value, json};
 use shared::keys::SigningKeys;
 use shared::store::{Grant, OAuthClient, PgStore, Profile, Store};
+use testkit::binaries::as_from_a_shell;
+use testkit::db::TestDatabase;
+use testkit::lambda_env;
 use uuid::Uuid;
 
 fn workspace_root() -> PathBuf {

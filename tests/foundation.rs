@@ -10,16 +10,16 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::{get, post};
-use connector_tests::db::TestDatabase;
-use connector_tests::lambda::LambdaFunction;
-use connector_tests::moto::Moto;
-use connector_tests::{binaries, fixture, lambda_env, serve};
 use serde_json::{Value, json};
 use shared::config::{Config, Mode};
 use shared::keys::SigningKeys;
 use shared::secrets::{AwsSettings, fetch_with};
 use shared::store::memory::MemoryStore;
 use shared::store::{Notification, Store};
+use testkit::db::TestDatabase;
+use testkit::lambda::{GatewayEvent, LambdaFunction};
+use testkit::moto::Moto;
+use testkit::{binaries, fixture, lambda_env, serve};
 use tower::ServiceExt;
 
 fn new_signing_keys() -> (Value, String) {
@@ -39,18 +39,9 @@ fn body_of(response: &Value) -> Value {
 /// An API Gateway HTTP API (payload 2.0) event for `method path`, with a JSON body on
 /// the methods that take one.
 fn gateway_event(method: &axum::http::Method, path: &str, route: &str, request_id: &str) -> Value {
-    let mut event = fixture("apigw-v2/get-healthz.json");
-    event["routeKey"] = json!(format!("{method} {route}"));
-    event["rawPath"] = json!(path);
-    event["requestContext"]["http"]["method"] = json!(method.as_str());
-    event["requestContext"]["http"]["path"] = json!(path);
-    event["requestContext"]["routeKey"] = event["routeKey"].clone();
-    event["requestContext"]["requestId"] = json!(request_id);
-    if *method == axum::http::Method::POST {
-        event["headers"]["content-type"] = json!("application/json");
-        event["body"] = json!("{}");
-    }
-    event
+    let event = GatewayEvent::new(method.as_str(), path).route(route).request_id(request_id);
+    let event = if *method == axum::http::Method::POST { event.json_body(&json!({})) } else { event };
+    event.build()
 }
 
 /// A JSON body with its request id (which differs between hosts by design) taken out.

@@ -1,13 +1,13 @@
 //! The login flow's outside services, through the production clients: Turnstile siteverify
 //! (`shared::turnstile`) and the identity providers (`shared::identity`), against the
-//! stand-ins in `connector_tests::standins`.
+//! stand-ins in `testkit::standins`.
 
-use connector_tests::standins::{FakeSiteverify, FakeSupabaseAuth};
 use shared::config::{CaptchaVerifier, TURNSTILE_TEST_SECRET, TurnstileConfig};
 use shared::identity::dev::{DEV_USER_EMAIL, DEV_USER_ID, DevIdentity};
 use shared::identity::supabase::SupabaseAuth;
 use shared::identity::{IdentityError, IdentityProvider};
 use shared::turnstile::{Turnstile, TurnstileError};
+use testkit::standins::{FakeSiteverify, FakeSupabaseAuth};
 
 const SECRET: &str = "0x4AAAAAAA-fake-widget-secret";
 const ANON_KEY: &str = "fake-anon-key";

@@ -5,9 +5,6 @@
 
 use std::sync::Arc;
 
-use connector_tests::app::{Options, REDIRECT_URI, TestApp, spawn_app};
-use connector_tests::browser::{Browser, Page};
-use connector_tests::db::TestDatabase;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, RedirectUrl,
@@ -16,6 +13,9 @@ use oauth2::{
 use serde_json::{Value, json};
 use shared::store::Store;
 use shared::store::memory::MemoryStore;
+use testkit::app::{Options, REDIRECT_URI, TestApp, spawn_app};
+use testkit::browser::{Browser, Page};
+use testkit::db::TestDatabase;
 use uuid::Uuid;
 
 type Gpt = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
@@ -544,21 +544,20 @@ async fn dexter_lists_linked_accounts_and_revoking_one_cuts_chatgpt_off() {
 #[tokio::test]
 async fn discovery_documents_name_the_endpoints_and_keys() {
     let app = spawn_app(Arc::new(MemoryStore::new()), Options::default()).await;
-    let meta: Value =
-        connector_tests::get_json(&format!("{}/.well-known/oauth-authorization-server", app.base_url)).await;
+    let meta: Value = testkit::get_json(&format!("{}/.well-known/oauth-authorization-server", app.base_url)).await;
     assert_eq!(meta["issuer"], app.base_url);
     assert_eq!(meta["authorization_endpoint"], format!("{}/oauth/chatgpt/authorize", app.base_url));
     assert_eq!(meta["token_endpoint"], format!("{}/oauth/chatgpt/token", app.base_url));
     assert_eq!(meta["revocation_endpoint"], format!("{}/oauth/chatgpt/revoke", app.base_url));
     assert_eq!(meta["scopes_supported"], json!(["mcp:invoke", "wallet:read", "profile"]));
     assert_eq!(meta["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post"]));
-    let jwks: Value = connector_tests::get_json(&format!("{}/.well-known/jwks.json", app.base_url)).await;
+    let jwks: Value = testkit::get_json(&format!("{}/.well-known/jwks.json", app.base_url)).await;
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
 }
 
 #[tokio::test]
 async fn connector_serve_links_the_dev_account_offline_with_the_printed_code() {
-    let served = connector_tests::serve::start(&[("RUST_LOG".into(), "info".into())]).await;
+    let served = testkit::serve::start(&[("RUST_LOG".into(), "info".into())]).await;
     let base = &served.base_url;
     let secret = served.banner_secret().to_owned();
     let redirect = format!("{base}/dev/oauth/callback");

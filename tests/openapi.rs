@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use connector_tests::app::{Options, spawn_app};
 use serde_json::Value;
 use shared::actions::ACTIONS;
 use shared::openapi::{CHECKED_IN_BASE_URL, document};
 use shared::store::memory::MemoryStore;
+use testkit::app::{Options, spawn_app};
 
 #[test]
 fn the_checked_in_openapi_json_is_what_the_code_generates() {
@@ -66,7 +66,7 @@ fn the_spec_names_exactly_the_action_routes_and_nothing_dexter_side() {
 #[tokio::test]
 async fn the_served_spec_points_at_this_deployment() {
     let app = spawn_app(Arc::new(MemoryStore::new()), Options::default()).await;
-    let served: Value = connector_tests::get_json(&format!("{}/connector/chatgpt/openapi.json", app.base_url)).await;
+    let served: Value = testkit::get_json(&format!("{}/connector/chatgpt/openapi.json", app.base_url)).await;
     assert_eq!(served["servers"][0]["url"], app.base_url);
     assert_eq!(served, document(&app.base_url));
 }

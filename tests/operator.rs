@@ -9,14 +9,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::{DateTime, Utc};
-use connector_tests::binaries;
-use connector_tests::db::TestDatabase;
 use serde_json::{Value, json};
 use shared::config::{Config, Mode};
 use shared::operator::clients::secret_matches;
 use shared::store::memory::MemoryStore;
 use shared::store::postgres::PgStore;
 use shared::store::{Grant, Rotation, Store};
+use testkit::binaries;
+use testkit::db::TestDatabase;
 use tower::ServiceExt;
 use uuid::Uuid;
 

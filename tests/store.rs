@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use connector_tests::db::TestDatabase;
 use shared::store::conformance;
 use shared::store::memory::MemoryStore;
 use shared::store::migrate::{self, MIGRATIONS};
 use shared::store::postgres::PgStore;
 use shared::store::{Durability, Store};
+use testkit::db::TestDatabase;
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

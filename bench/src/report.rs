@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use testkit::lambda::ColdStart;
 
-use crate::lambda::ColdStart;
+use crate::overhead::{CpuSplit, Way};
 use crate::procs::{Usage, command_output};
 use crate::stats::{self, Samples};
-use crate::{CpuSplit, Way};
 
 /// Hand-written analysis (profiles, what remains) kept next to the harness and copied
 /// into BENCHMARKS.md under the generated figures.
@@ -491,8 +491,8 @@ impl Report {
             out,
             "Process start to first successful response, release binaries, on this machine (network \
              to Postgres and to the sandbox is loopback). A function binary runs under a Lambda Runtime \
-             API emulation in the harness (`bench/src/lambda.rs`, after `tests/support/lambda.rs`): the \
-             first event is queued before the spawn; *init* is spawn → the function's first \
+             API emulation (`testkit/src/lambda.rs`, shared with the tests): the first event \
+             is queued before the spawn; *init* is spawn → the function's first \
              `GET /runtime/invocation/next`, *first response* is spawn → its `POST …/response`. \
              `healthz` answers after a Postgres connection and `select 1`; `resolve-token` after the \
              bearer check, the grant query (new Postgres connection), a new MCP session \

@@ -5,37 +5,43 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and must be a URL. When Postgres is not
 //! reachable the test fails, naming the URL: it never passes without having run.
 
+use std::net::SocketAddr;
+
+use anyhow::Context;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 const DEFAULT_MAINTENANCE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-/// A fresh, empty database that is dropped when this value is.
+/// A fresh, empty database that is dropped when this value is (or by
+/// [`TestDatabase::drop_database`]).
 #[derive(Debug)]
 pub struct TestDatabase {
     name: String,
     url: String,
     maintenance_url: String,
+    dropped: bool,
 }
 
 impl TestDatabase {
     /// Creates `connector_test_<uuid>`; panics when Postgres is not reachable.
     pub async fn create() -> TestDatabase {
+        TestDatabase::try_create("connector_test").await.unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// Creates `<prefix>_<uuid>`.
+    pub async fn try_create(prefix: &str) -> anyhow::Result<TestDatabase> {
         let maintenance_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_MAINTENANCE_URL.to_owned());
-        let client = match connect(&maintenance_url).await {
-            Ok(client) => client,
-            Err(error) => panic!(
-                "postgres not reachable at {} (set DATABASE_URL to a reachable server): {error}",
-                redact(&maintenance_url)
-            ),
-        };
-        let name = format!("connector_test_{}", Uuid::new_v4().simple());
+        let client = connect(&maintenance_url).await.with_context(|| {
+            format!("postgres not reachable at {} (set DATABASE_URL to a reachable server)", redact(&maintenance_url))
+        })?;
+        let name = format!("{prefix}_{}", Uuid::new_v4().simple());
         client
             .batch_execute(&format!("create database {name}"))
             .await
-            .unwrap_or_else(|e| panic!("could not create database {name}: {e}"));
+            .with_context(|| format!("could not create database {name}"))?;
         let url = with_database(&maintenance_url, &name);
-        TestDatabase { name, url, maintenance_url }
+        Ok(TestDatabase { name, url, maintenance_url, dropped: false })
     }
 
     /// The URL of the new database (no TLS).
@@ -48,14 +54,64 @@ impl TestDatabase {
         &self.name
     }
 
+    /// The URL of the maintenance database it was created through.
+    pub fn maintenance_url(&self) -> &str {
+        &self.maintenance_url
+    }
+
     /// A plain connection to the new database, its connection task spawned.
     pub async fn connect(&self) -> tokio_postgres::Client {
         connect(&self.url).await.unwrap_or_else(|e| panic!("could not connect to {}: {e}", self.name))
+    }
+
+    /// Drops the database now, on this runtime (dropping the value does it from a thread
+    /// of its own); a failure is printed, not returned.
+    pub async fn drop_database(mut self) {
+        self.dropped = true;
+        if let Err(error) = drop_database(&self.maintenance_url, &self.name).await {
+            eprintln!("could not drop {}: {error}", self.name);
+        }
+    }
+
+    /// `alter database … set synchronous_commit = off` (or `reset` when `on`): for new
+    /// connections to this database only.
+    pub async fn set_synchronous_commit(&self, on: bool) -> anyhow::Result<()> {
+        let client = connect(&self.maintenance_url).await?;
+        let sql = if on {
+            format!("alter database {} reset synchronous_commit", self.name)
+        } else {
+            format!("alter database {} set synchronous_commit = off", self.name)
+        };
+        client.batch_execute(&sql).await?;
+        Ok(())
+    }
+
+    /// host:port of the server (loopback when the URL names none).
+    pub fn socket_addr(&self) -> anyhow::Result<SocketAddr> {
+        let config: tokio_postgres::Config = self.url.parse()?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        use std::net::ToSocketAddrs;
+        (host.as_str(), port).to_socket_addrs()?.next().context("resolving the database host")
+    }
+
+    /// The database's URL with host:port replaced by `proxy` (user and password kept).
+    pub fn url_via(&self, proxy: SocketAddr) -> String {
+        let config: tokio_postgres::Config = self.url.parse().expect("a URL made by try_create");
+        let user = config.get_user().unwrap_or("postgres");
+        let password = config.get_password().map(|p| format!(":{}", String::from_utf8_lossy(p))).unwrap_or_default();
+        format!("postgres://{user}{password}@{proxy}/{}", self.name)
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
         // Drop cannot await, and the test's runtime may be shutting down: drop the
         // database from a thread with its own runtime, and wait for it.
         let maintenance_url = self.maintenance_url.clone();
@@ -63,13 +119,7 @@ impl Drop for TestDatabase {
         let dropped = std::thread::spawn(move || -> Result<(), String> {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let client = connect(&maintenance_url).await.map_err(|e| e.to_string())?;
-                client
-                    .batch_execute(&format!("drop database if exists {name} with (force)"))
-                    .await
-                    .map_err(|e| e.to_string())
-            })
+            runtime.block_on(drop_database(&maintenance_url, &name)).map_err(|e| e.to_string())
         })
         .join();
         match dropped {
@@ -80,7 +130,13 @@ impl Drop for TestDatabase {
     }
 }
 
-async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+async fn drop_database(maintenance_url: &str, name: &str) -> Result<(), tokio_postgres::Error> {
+    let client = connect(maintenance_url).await?;
+    client.batch_execute(&format!("drop database if exists {name} with (force)")).await
+}
+
+/// A plain connection to `url` (no TLS), its connection task spawned.
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(async move {
         // The connection ends when the client is dropped; an error then is not news.

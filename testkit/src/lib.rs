@@ -1,5 +1,7 @@
-//! Test support: a Lambda Runtime API emulator that runs the real function binaries,
-//! `connector serve` as a child process, throwaway Postgres databases and moto.
+//! The test kit (`connector-testkit`) of the black-box tests (`tests/`) and the benchmark
+//! harness (`bench/`): a Lambda Runtime API emulator that runs the real function binaries
+//! and the API Gateway events it feeds them, `connector serve` as a child process,
+//! throwaway Postgres databases, moto and stand-ins for third parties.
 
 pub mod app;
 pub mod binaries;
@@ -18,17 +20,21 @@ pub async fn get_json(url: &str) -> serde_json::Value {
     response.json().await.unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
 }
 
-/// `tests/fixtures/<relative>` parsed as JSON.
+/// `testkit/fixtures/<relative>` parsed as JSON.
 pub fn fixture(relative: &str) -> serde_json::Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(relative);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
+/// The public base URL of the deployment the functions are configured as (`lambda_env`):
+/// the issuer of the access tokens they accept.
+pub const PUBLIC_BASE_URL: &str = "https://api.dexter.cash";
+
 /// The settings a deployed function needs, pointing at the given database.
 pub fn lambda_env(database_url: &str, signing_keys: &str) -> Vec<(String, String)> {
     [
-        ("PUBLIC_BASE_URL", "https://api.dexter.cash"),
+        ("PUBLIC_BASE_URL", PUBLIC_BASE_URL),
         ("SIGNING_KEYS", signing_keys),
         ("MCP_URL", "http://127.0.0.1:9/mcp"),
         ("MCP_JWT_SECRET", "test-mcp-secret-test-mcp-secret-0123"),
