@@ -14,6 +14,7 @@ use shared::config::{Config, Mode};
 use shared::operator::clients::secret_matches;
 use shared::store::memory::MemoryStore;
 use shared::store::postgres::PgStore;
+use shared::store::prelude::*;
 use shared::store::{Grant, Rotation, Store};
 use testkit::binaries;
 use testkit::db::TestDatabase;

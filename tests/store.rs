@@ -1,39 +1,71 @@
-//! The storage layer against both backends: the one conformance suite, and migrations on
-//! a database that looks like Dexter's Supabase project.
+//! The storage layer against both backends: the conformance suite, one test per check
+//! per backend (`conformance::{memory,postgres}::<family>::<check>`, generated from the
+//! suite's list by `shared::store_conformance!`), and migrations on a database that looks
+//! like Dexter's Supabase project.
 
 use std::sync::Arc;
 
-use shared::store::conformance;
-use shared::store::memory::MemoryStore;
+use shared::store::Durability;
+use shared::store::conformance::a_receipt;
 use shared::store::migrate::{self, MIGRATIONS};
 use shared::store::postgres::PgStore;
-use shared::store::{Durability, Store};
+use shared::store::prelude::*;
 use testkit::db::TestDatabase;
 use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_store_passes_the_conformance_suite() {
-    conformance::run_all(Arc::new(MemoryStore::new())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_store_passes_the_conformance_suite() {
+/// A migrated Postgres store on a fresh database, dropped with the returned guard.
+async fn migrated_postgres() -> (PgStore, TestDatabase) {
     let db = TestDatabase::create().await;
     let store = PgStore::connect(db.url(), false).expect("pool builds");
     store.migrate().await.expect("migrations apply");
-    conformance::run_all(Arc::new(store.clone())).await;
-    // Every check uses fresh ids, so the suite passes again on the same database.
-    conformance::run_all(Arc::new(store)).await;
+    (store, db)
+}
+
+mod conformance {
+    mod memory {
+        use std::sync::Arc;
+
+        use shared::store::Store;
+        use shared::store::memory::MemoryStore;
+
+        async fn store() -> (Arc<dyn Store>, ()) {
+            (Arc::new(MemoryStore::new()), ())
+        }
+
+        shared::store_conformance!(tests: store);
+    }
+
+    mod postgres {
+        use std::sync::Arc;
+
+        use shared::store::Store;
+        use testkit::db::TestDatabase;
+
+        /// Every check gets its own database: nextest runs each test in its own process.
+        async fn store() -> (Arc<dyn Store>, TestDatabase) {
+            let (store, db) = crate::migrated_postgres().await;
+            (Arc::new(store), db)
+        }
+
+        shared::store_conformance!(tests: store);
+    }
+}
+
+/// Every check uses fresh ids, so the whole suite passes twice over on one database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conformance_suite_passes_twice_on_one_postgres_database() {
+    let (store, _db) = migrated_postgres().await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    shared::store::conformance::run_all(store.clone()).await;
+    shared::store::conformance::run_all(store).await;
 }
 
 /// A read's receipts commit asynchronously for their own statement only: the pooled
 /// connection they ran on is back to synchronous commits for whatever comes next.
 #[tokio::test]
 async fn relaxed_receipts_leave_the_pooled_connection_synchronous() {
-    let db = TestDatabase::create().await;
-    let store = PgStore::connect(db.url(), false).expect("pool builds");
-    store.migrate().await.expect("migrations apply");
-    let receipt = conformance::a_receipt(Uuid::new_v4(), chrono::Utc::now());
+    let (store, _db) = migrated_postgres().await;
+    let receipt = a_receipt(Uuid::new_v4(), chrono::Utc::now());
     store.insert_receipts(std::slice::from_ref(&receipt), Durability::Relaxed).await.expect("insert");
     assert!(store.get_receipt(receipt.id, receipt.user_id).await.expect("read").is_some());
     // Used one call at a time, the pool holds one connection: the one the insert ran on.

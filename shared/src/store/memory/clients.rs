@@ -1,0 +1,68 @@
+//! [`ClientStore`] in memory.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::MemoryStore;
+use crate::store::{ClientStore, OAuthClient, StoreError, StoreResult};
+
+#[async_trait]
+impl ClientStore for MemoryStore {
+    async fn create_client(&self, client: &OAuthClient) -> StoreResult<()> {
+        let mut state = self.state()?;
+        if state.clients.contains_key(&client.id) {
+            return Err(StoreError::Conflict("client"));
+        }
+        state.clients.insert(client.id.clone(), (client.clone(), None));
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &str) -> StoreResult<Option<OAuthClient>> {
+        Ok(self.state()?.live_client(id).cloned())
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<OAuthClient>> {
+        let state = self.state()?;
+        let mut clients: Vec<OAuthClient> = state
+            .clients
+            .values()
+            .filter(|(_, deleted_at)| deleted_at.is_none())
+            .map(|(client, _)| client.clone())
+            .collect();
+        clients.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(clients)
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        id: &str,
+        new_secret_hash: &str,
+        keep_previous_until: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let mut state = self.state()?;
+        let Some((client, None)) = state.clients.get_mut(id) else {
+            return Ok(false);
+        };
+        let old = std::mem::replace(&mut client.secret_hash, new_secret_hash.to_string());
+        client.previous_secret_hash = keep_previous_until.map(|_| old);
+        client.previous_secret_expires_at = keep_previous_until;
+        Ok(true)
+    }
+
+    async fn delete_client(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut state = self.state()?;
+        let Some((_, deleted_at @ None)) = state.clients.get_mut(id) else {
+            return Ok(false);
+        };
+        *deleted_at = Some(now);
+        for grant in state.grants.values_mut() {
+            if grant.client_id == id && grant.revoked_at.is_none() {
+                grant.revoked_at = Some(now);
+            }
+        }
+        // In-flight flows of a deleted client cannot finish.
+        state.authorization_requests.retain(|_, r| r.client_id != id);
+        state.codes.retain(|_, c| c.code.client_id != id);
+        Ok(true)
+    }
+}

@@ -1,0 +1,175 @@
+//! [`GrantStore`] in memory.
+
+use std::cmp::Reverse;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{MemoryStore, State, StoredRefreshToken};
+use crate::store::{Grant, GrantStore, GrantSummary, Rotation, StoreError, StoreResult};
+
+impl State {
+    /// Revokes a live grant. Its refresh tokens die with it: a token is only honoured
+    /// while its grant is live.
+    fn revoke_grant(&mut self, id: Uuid, now: DateTime<Utc>) -> bool {
+        match self.grants.get_mut(&id) {
+            Some(grant) if grant.revoked_at.is_none() => {
+                grant.revoked_at = Some(now);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[async_trait]
+impl GrantStore for MemoryStore {
+    async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
+        let mut state = self.state()?;
+        if state.live_client(&grant.client_id).is_none() {
+            return Err(StoreError::NotFound("client"));
+        }
+        if state.grants.contains_key(&grant.id) {
+            return Err(StoreError::Conflict("grant"));
+        }
+        state.grants.insert(grant.id, grant.clone());
+        Ok(())
+    }
+
+    async fn get_grant(&self, id: Uuid) -> StoreResult<Option<Grant>> {
+        Ok(self.state()?.grants.get(&id).cloned())
+    }
+
+    async fn list_grants_for_user(&self, user_id: Uuid) -> StoreResult<Vec<GrantSummary>> {
+        let state = self.state()?;
+        let mut grants: Vec<GrantSummary> = state
+            .grants
+            .values()
+            .filter(|g| g.user_id == user_id && g.is_live())
+            .filter_map(|grant| {
+                let client = state.live_client(&grant.client_id)?;
+                Some(GrantSummary { grant: grant.clone(), client_name: client.name.clone() })
+            })
+            .collect();
+        grants.sort_by_key(|s| Reverse((s.grant.created_at, s.grant.id)));
+        Ok(grants)
+    }
+
+    async fn revoke_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+        Ok(self.state()?.revoke_grant(id, now))
+    }
+
+    async fn revoke_grant_for_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut state = self.state()?;
+        if state.grants.get(&id).map(|g| g.user_id) != Some(user_id) {
+            return Ok(false);
+        }
+        Ok(state.revoke_grant(id, now))
+    }
+
+    async fn touch_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+        if let Some(grant) = self.state()?.grants.get_mut(&id) {
+            grant.last_used_at = Some(now);
+        }
+        Ok(())
+    }
+
+    async fn create_refresh_token(
+        &self,
+        token_hash: &str,
+        grant_id: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut state = self.state()?;
+        if !state.grants.contains_key(&grant_id) {
+            return Err(StoreError::NotFound("grant"));
+        }
+        if state.refresh_tokens.contains_key(token_hash) {
+            return Err(StoreError::Conflict("refresh token"));
+        }
+        state.refresh_tokens.insert(
+            token_hash.to_string(),
+            StoredRefreshToken { grant_id, expires_at, rotated_at: None, replaced_by: None },
+        );
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        new_hash: &str,
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> StoreResult<Rotation> {
+        let mut state = self.state()?;
+        let Some(token) = state.refresh_tokens.get(presented_hash) else {
+            return Ok(Rotation::NotFound);
+        };
+        let (grant_id, expires_at, rotated_at, successor) =
+            (token.grant_id, token.expires_at, token.rotated_at, token.replaced_by.clone());
+        let Some(grant) = state.grants.get(&grant_id).cloned() else {
+            return Ok(Rotation::NotFound);
+        };
+        if !grant.is_live() {
+            return Ok(Rotation::Revoked);
+        }
+        if expires_at <= now {
+            return Ok(Rotation::Expired);
+        }
+        if state.refresh_tokens.contains_key(new_hash) {
+            return Err(StoreError::Conflict("refresh token"));
+        }
+        let outcome = match rotated_at {
+            None => {
+                // The client proved which token it kept: every other unused one goes.
+                state
+                    .refresh_tokens
+                    .retain(|hash, t| t.grant_id != grant_id || t.rotated_at.is_some() || hash == presented_hash);
+                Rotation::Rotated { grant }
+            }
+            Some(rotated_at) => {
+                let successor_unused = successor
+                    .as_ref()
+                    .and_then(|hash| state.refresh_tokens.get(hash))
+                    .is_some_and(|t| t.rotated_at.is_none());
+                if !(successor_unused && now <= rotated_at + grace) {
+                    state.revoke_grant(grant_id, now);
+                    return Ok(Rotation::Reused { grant_id });
+                }
+                if let Some(successor) = successor {
+                    state.refresh_tokens.remove(&successor);
+                }
+                Rotation::ReplayWithinGrace { grant }
+            }
+        };
+        if let Some(presented) = state.refresh_tokens.get_mut(presented_hash) {
+            // Keep the first retirement time so retries cannot stretch the grace window.
+            presented.rotated_at.get_or_insert(now);
+            presented.replaced_by = Some(new_hash.to_string());
+        }
+        state.refresh_tokens.insert(
+            new_hash.to_string(),
+            StoredRefreshToken { grant_id, expires_at: new_expires_at, rotated_at: None, replaced_by: None },
+        );
+        Ok(outcome)
+    }
+
+    async fn revoke_grant_by_refresh_token(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Uuid>> {
+        let mut state = self.state()?;
+        let Some(grant_id) = state.refresh_tokens.get(token_hash).map(|t| t.grant_id) else {
+            return Ok(None);
+        };
+        if state.grants.get(&grant_id).map(|g| g.client_id.as_str()) != Some(client_id) {
+            return Ok(None);
+        }
+        state.revoke_grant(grant_id, now);
+        Ok(Some(grant_id))
+    }
+}

@@ -1,0 +1,190 @@
+//! [`AuthorizationStore`] on Postgres: `connector_authorization_requests` and
+//! `connector_authorization_codes`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use super::{Param, PgStore, conflict_on_duplicate};
+use crate::store::{
+    AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeRedemption, StoreError, StoreResult,
+};
+
+const REQUEST_COLUMNS: &str = "id, client_id, redirect_uri, scopes, state, csrf_hash, user_id, \
+    login_email, login_attempts, expires_at, created_at";
+
+fn request_from_row(row: &Row) -> StoreResult<AuthorizationRequest> {
+    Ok(AuthorizationRequest {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        scopes: row.try_get("scopes")?,
+        state: row.try_get("state")?,
+        csrf_hash: row.try_get("csrf_hash")?,
+        user_id: row.try_get("user_id")?,
+        login_email: row.try_get("login_email")?,
+        login_attempts: row.try_get("login_attempts")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scopes, expires_at, grant_id";
+
+fn code_from_row(row: &Row) -> StoreResult<AuthorizationCode> {
+    Ok(AuthorizationCode {
+        code_hash: row.try_get("code_hash")?,
+        client_id: row.try_get("client_id")?,
+        user_id: row.try_get("user_id")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        scopes: row.try_get("scopes")?,
+        expires_at: row.try_get("expires_at")?,
+        grant_id: row.try_get("grant_id")?,
+    })
+}
+
+#[async_trait]
+impl AuthorizationStore for PgStore {
+    async fn create_authorization_request(&self, request: &AuthorizationRequest) -> StoreResult<()> {
+        let sql = format!(
+            "insert into connector_authorization_requests ({REQUEST_COLUMNS}) \
+             select $1, c.id, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             from connector_oauth_clients c where c.id = $2 and c.deleted_at is null \
+             for share"
+        );
+        let inserted = self
+            .execute_or(
+                &sql,
+                &[
+                    (&request.id, Type::UUID),
+                    (&request.client_id, Type::TEXT),
+                    (&request.redirect_uri, Type::TEXT),
+                    (&request.scopes, Type::TEXT_ARRAY),
+                    (&request.state, Type::TEXT),
+                    (&request.csrf_hash, Type::TEXT),
+                    (&request.user_id, Type::UUID),
+                    (&request.login_email, Type::TEXT),
+                    (&request.login_attempts, Type::INT4),
+                    (&request.expires_at, Type::TIMESTAMPTZ),
+                    (&request.created_at, Type::TIMESTAMPTZ),
+                ],
+                conflict_on_duplicate("authorization request"),
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::NotFound("client"));
+        }
+        Ok(())
+    }
+
+    async fn get_authorization_request(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AuthorizationRequest>> {
+        let sql = format!(
+            "select {REQUEST_COLUMNS} from connector_authorization_requests \
+             where id = $1 and expires_at > $2"
+        );
+        self.query_opt(&sql, &[(&id, Type::UUID), (&now, Type::TIMESTAMPTZ)], request_from_row).await
+    }
+
+    async fn set_authorization_request_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+        let updated = self
+            .execute(
+                "update connector_authorization_requests set user_id = $2 \
+                 where id = $1 and expires_at > $3",
+                &[(&id, Type::UUID), (&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ)],
+            )
+            .await?;
+        Ok(updated == 1)
+    }
+
+    async fn record_login_attempt(&self, id: Uuid, email: &str) -> StoreResult<Option<i32>> {
+        self.query_opt(
+            "update connector_authorization_requests \
+             set login_attempts = login_attempts + 1, login_email = $2 \
+             where id = $1 returning login_attempts",
+            &[(&id, Type::UUID), (&email, Type::TEXT)],
+            |row| Ok(row.try_get("login_attempts")?),
+        )
+        .await
+    }
+
+    async fn delete_authorization_request(&self, id: Uuid) -> StoreResult<bool> {
+        let deleted =
+            self.execute("delete from connector_authorization_requests where id = $1", &[(&id, Type::UUID)]).await?;
+        Ok(deleted == 1)
+    }
+
+    async fn create_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
+        let sql = format!(
+            "insert into connector_authorization_codes ({CODE_COLUMNS}) \
+             select $1, c.id, $3, $4, $5, $6, $7 \
+             from connector_oauth_clients c where c.id = $2 and c.deleted_at is null \
+             for share"
+        );
+        let inserted = self
+            .execute_or(
+                &sql,
+                &[
+                    (&code.code_hash, Type::TEXT),
+                    (&code.client_id, Type::TEXT),
+                    (&code.user_id, Type::UUID),
+                    (&code.redirect_uri, Type::TEXT),
+                    (&code.scopes, Type::TEXT_ARRAY),
+                    (&code.expires_at, Type::TIMESTAMPTZ),
+                    (&code.grant_id, Type::UUID),
+                ],
+                conflict_on_duplicate("authorization code"),
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::NotFound("client"));
+        }
+        Ok(())
+    }
+
+    async fn redeem_authorization_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeRedemption> {
+        let client = self.conn().await?;
+        // The WHERE clause is the single-use guarantee: of concurrent redeemers, the row
+        // lock lets one update and the others re-check `used_at is null` and match nothing.
+        let sql = format!(
+            "update connector_authorization_codes set used_at = $2 \
+             where code_hash = $1 and used_at is null and expires_at > $2 \
+             returning {CODE_COLUMNS}"
+        );
+        let params: &[Param<'_>] = &[(&code_hash, Type::TEXT), (&now, Type::TIMESTAMPTZ)];
+        if let Some(row) = client.query_typed_opt(&sql, params).await? {
+            return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
+        }
+        let row = client
+            .query_typed_opt(
+                "select used_at, grant_id from connector_authorization_codes \
+                 where code_hash = $1",
+                &[(&code_hash, Type::TEXT)],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(CodeRedemption::NotFound);
+        };
+        let used_at: Option<DateTime<Utc>> = row.try_get("used_at")?;
+        // A replay is reported as such even after expiry, so the caller still revokes.
+        Ok(match used_at {
+            Some(_) => CodeRedemption::AlreadyUsed { grant_id: row.try_get("grant_id")? },
+            None => CodeRedemption::Expired,
+        })
+    }
+
+    async fn attach_grant_to_code(&self, code_hash: &str, grant_id: Uuid) -> StoreResult<bool> {
+        let updated = self
+            .execute(
+                "update connector_authorization_codes set grant_id = $2 where code_hash = $1",
+                &[(&code_hash, Type::TEXT), (&grant_id, Type::UUID)],
+            )
+            .await?;
+        Ok(updated == 1)
+    }
+}
