@@ -29,5 +29,5 @@ async fn authorization_server(State(state): State<AppState>) -> impl IntoRespons
 
 /// The GPT Actions spec with this deployment's base URL as its server.
 async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(crate::openapi::document(&state.config.public_base_url)))
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(crate::openapi::served(&state.config.public_base_url)))
 }

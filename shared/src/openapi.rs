@@ -1,7 +1,8 @@
 //! The GPT Actions spec (OpenAPI 3.1.0) ChatGPT imports, generated from the action
-//! declarations ([`ACTIONS`]). `connector openapi` writes it to
-//! `openapi/openapi.json` (checked in; a test fails when it drifts) and
-//! `GET /connector/chatgpt/openapi.json` serves it with the deployment's base URL.
+//! declarations ([`ACTIONS`]). `connector generate` writes it to `openapi/openapi.json`
+//! (checked in; a test fails when it drifts) and `GET /connector/chatgpt/openapi.json`
+//! serves that file ([`served`]) with the deployment's base URL: what ChatGPT imports is
+//! the reviewed file, and the discovery function links no action handler.
 //!
 //! ChatGPT's limits, kept by tests: at most 30 operations, descriptions ≤ 300 characters,
 //! parameter descriptions ≤ 700. Only ChatGPT's actions are here: no Dexter-side,
@@ -102,6 +103,21 @@ pub fn document(base: &str) -> Value {
     })
 }
 
+/// `openapi/openapi.json` as checked in: `document(CHECKED_IN_BASE_URL)`.
+const CHECKED_IN: &str = include_str!("../../openapi/openapi.json");
+
+/// The checked-in document with `base` as its server and OAuth URLs: equal to
+/// `document(base)` as long as the checked-in file is current (a test keeps it so).
+pub fn served(base: &str) -> Value {
+    let mut doc: Value = serde_json::from_str(CHECKED_IN).expect("openapi/openapi.json is valid JSON (tests keep it so)");
+    doc["servers"] = json!([{ "url": base }]);
+    let flow = &mut doc["components"]["securitySchemes"]["dexter"]["flows"]["authorizationCode"];
+    flow["authorizationUrl"] = json!(format!("{base}{}", paths::AUTHORIZE));
+    flow["tokenUrl"] = json!(format!("{base}{}", paths::TOKEN));
+    flow["refreshUrl"] = json!(format!("{base}{}", paths::TOKEN));
+    doc
+}
+
 /// The checked-in document's base URL (the production deployment).
 pub const CHECKED_IN_BASE_URL: &str = "https://api.dexter.cash";
 
@@ -121,6 +137,13 @@ mod tests {
         }
         let doc = document(CHECKED_IN_BASE_URL);
         assert!(doc["info"]["description"].as_str().unwrap().chars().count() <= 300);
+    }
+
+    #[test]
+    fn the_served_spec_is_the_generated_one_for_any_base() {
+        for base in [CHECKED_IN_BASE_URL, "http://127.0.0.1:3000", "https://connector.example.com"] {
+            assert_eq!(served(base), document(base), "openapi/openapi.json is stale: run `connector generate`");
+        }
     }
 
     #[test]

@@ -5,11 +5,12 @@
 use axum::Json;
 use axum::http::Method;
 use axum::routing::on;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::schema::{mint, object, objects, with_receipts};
-use super::{Action, ActionCall, swap::check_mint};
+use super::input::{Mint, Positive};
+use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::http::extract::Json as JsonBody;
 use crate::scope::Scope;
@@ -80,24 +81,29 @@ async fn get_alerts(mut call: ActionCall) -> Result<Json<Value>, ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewAlert {
-    mint: String,
-    kind: String,
-    direction: String,
-    threshold: f64,
+    mint: Mint,
+    kind: AlertKind,
+    direction: Direction,
+    /// A USD price, or a 24h USD volume.
+    threshold: Positive<15>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertKind {
+    Price,
+    Volume,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Above,
+    Below,
 }
 
 #[tracing::instrument(skip_all)]
 async fn create_alert(mut call: ActionCall, JsonBody(alert): JsonBody<NewAlert>) -> Result<Json<Value>, ApiError> {
-    check_mint("mint", &alert.mint)?;
-    if !matches!(alert.kind.as_str(), "price" | "volume") {
-        return Err(ApiError::BadRequest("kind must be price or volume".into()));
-    }
-    if !matches!(alert.direction.as_str(), "above" | "below") {
-        return Err(ApiError::BadRequest("direction must be above or below".into()));
-    }
-    if !alert.threshold.is_finite() || alert.threshold <= 0.0 || alert.threshold > 1e15 {
-        return Err(ApiError::BadRequest("threshold must be a positive number no larger than 1e15".into()));
-    }
     call.entitled("general/alerts_create")?;
     let arguments = json!({
         "mint": alert.mint, "kind": alert.kind, "direction": alert.direction, "threshold": alert.threshold,

@@ -16,6 +16,7 @@
 
 pub mod alerts;
 pub mod guard;
+pub mod input;
 pub mod portfolio;
 pub mod profile;
 pub mod schema;

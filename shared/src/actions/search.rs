@@ -4,9 +4,10 @@
 use axum::Json;
 use axum::http::Method;
 use axum::routing::on;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::input::{Count, Text};
 use super::schema::{limit_1_10, objects, with_receipts};
 use super::{Action, ActionCall};
 use crate::error::ApiError;
@@ -48,28 +49,30 @@ fn search_results() -> Value {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
-    query: String,
-    max_results: Option<u8>,
-    /// `d`, `w`, `m` or `y`.
-    time_range: Option<String>,
+    query: Text<400>,
+    max_results: Option<Count>,
+    time_range: Option<TimeRange>,
+}
+
+/// Only results from the last day, week, month or year.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
+pub enum TimeRange {
+    #[serde(rename = "d")]
+    Day,
+    #[serde(rename = "w")]
+    Week,
+    #[serde(rename = "m")]
+    Month,
+    #[serde(rename = "y")]
+    Year,
 }
 
 #[tracing::instrument(skip_all)]
 async fn search(mut call: ActionCall, Query(query): Query<SearchQuery>) -> Result<Json<Value>, ApiError> {
-    let text = query.query.trim();
-    if text.is_empty() || text.chars().count() > 400 {
-        return Err(ApiError::BadRequest("query must be 1 to 400 characters".into()));
-    }
-    let max_results = query.max_results.unwrap_or(5);
-    if !(1..=10).contains(&max_results) {
-        return Err(ApiError::BadRequest("max_results must be between 1 and 10".into()));
-    }
+    let max_results = query.max_results.unwrap_or(Count::DEFAULT);
     let mut arguments =
-        json!({ "query": text, "max_results": max_results, "include_answer": true, "search_depth": "basic" });
+        json!({ "query": query.query, "max_results": max_results, "include_answer": true, "search_depth": "basic" });
     if let Some(range) = query.time_range {
-        if !matches!(range.as_str(), "d" | "w" | "m" | "y") {
-            return Err(ApiError::BadRequest("time_range must be d, w, m or y".into()));
-        }
         arguments["time_range"] = json!(range);
     }
     call.entitled("general/search")?;

@@ -7,9 +7,10 @@
 use axum::Json;
 use axum::http::{Method, StatusCode};
 use axum::routing::on;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::input::{Mint, Text, TokenAmount};
 use super::schema::{approval_status, date_time, mint, object, string, uuid, with_receipts};
 use super::{Action, ActionCall};
 use crate::approvals::{self, Requester};
@@ -85,88 +86,99 @@ fn pending_approval() -> Value {
     )
 }
 
-/// A swap as ChatGPT describes it: the `solana_swap_preview`/`_execute` arguments. There
-/// is deliberately no `wallet_address`: swaps run from the user's default managed wallet
-/// (dexter-mcp's rule for free users), so ChatGPT cannot name a wallet it made up.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// A swap as ChatGPT describes it, validated: the `solana_swap_preview`/`_execute`
+/// arguments. There is deliberately no `wallet_address`: swaps run from the user's
+/// default managed wallet (dexter-mcp's rule for free users), so ChatGPT cannot name a
+/// wallet it made up.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "RawSwapRequest")]
 pub struct SwapRequest {
-    pub input_mint: String,
-    pub output_mint: String,
-    /// `ExactIn` (spend `amount_ui`) or `ExactOut` (receive `desired_output_ui`).
-    pub mode: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount_ui: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub desired_output_ui: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_mint: Mint,
+    pub output_mint: Mint,
+    pub amount: SwapAmount,
     pub slippage_bps: Option<u32>,
     /// `swap_execute` only: the same key within the window returns the same approval.
-    #[serde(skip_serializing)]
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<Text<200>>,
 }
 
-/// A Solana address: base58, 32–44 characters.
-pub fn check_mint(field: &str, value: &str) -> Result<(), ApiError> {
-    const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-    if (32..=44).contains(&value.len()) && value.chars().all(|c| BASE58.contains(c)) {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(format!("{field} must be a Solana address (base58, 32 to 44 characters)")))
-    }
+/// What the swap fixes: what is spent (`ExactIn`) or what is received (`ExactOut`).
+#[derive(Clone, Copy, Debug)]
+pub enum SwapAmount {
+    ExactIn(TokenAmount),
+    ExactOut(TokenAmount),
 }
 
-/// The largest token amount a swap may name: beyond any real supply, and small enough
-/// that every amount converts to raw units (u64) with up to 9 decimals.
-pub const MAX_AMOUNT_UI: f64 = 1e9;
+/// The request body as it arrives, before the checks that span fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwapRequest {
+    input_mint: Mint,
+    output_mint: Mint,
+    mode: Mode,
+    amount_ui: Option<TokenAmount>,
+    desired_output_ui: Option<TokenAmount>,
+    slippage_bps: Option<u32>,
+    idempotency_key: Option<Text<200>>,
+}
 
-fn check_amount(field: &str, value: Option<f64>) -> Result<f64, ApiError> {
-    match value {
-        Some(v) if v.is_finite() && v > 0.0 && v <= MAX_AMOUNT_UI => Ok(v),
-        _ => Err(ApiError::BadRequest(format!("{field} must be a positive number no larger than {MAX_AMOUNT_UI}"))),
+#[derive(Clone, Copy, Deserialize)]
+enum Mode {
+    ExactIn,
+    ExactOut,
+}
+
+impl TryFrom<RawSwapRequest> for SwapRequest {
+    type Error = String;
+
+    fn try_from(raw: RawSwapRequest) -> Result<SwapRequest, String> {
+        if raw.input_mint == raw.output_mint {
+            return Err("input_mint and output_mint must differ".into());
+        }
+        let amount = match (raw.mode, raw.amount_ui, raw.desired_output_ui) {
+            (Mode::ExactIn, Some(amount), None) => SwapAmount::ExactIn(amount),
+            (Mode::ExactOut, None, Some(amount)) => SwapAmount::ExactOut(amount),
+            (Mode::ExactIn, _, _) => return Err("ExactIn takes amount_ui (and not desired_output_ui)".into()),
+            (Mode::ExactOut, _, _) => return Err("ExactOut takes desired_output_ui (and not amount_ui)".into()),
+        };
+        if let Some(bps) = raw.slippage_bps
+            && !(1..=5000).contains(&bps)
+        {
+            return Err("slippage_bps must be between 1 and 5000".into());
+        }
+        Ok(SwapRequest {
+            input_mint: raw.input_mint,
+            output_mint: raw.output_mint,
+            amount,
+            slippage_bps: raw.slippage_bps,
+            idempotency_key: raw.idempotency_key,
+        })
     }
 }
 
 impl SwapRequest {
-    /// The MCP tool arguments, after checking the request makes sense.
-    pub fn arguments(&self) -> Result<Value, ApiError> {
-        check_mint("input_mint", &self.input_mint)?;
-        check_mint("output_mint", &self.output_mint)?;
-        if self.input_mint == self.output_mint {
-            return Err(ApiError::BadRequest("input_mint and output_mint must differ".into()));
-        }
-        match self.mode.as_str() {
-            "ExactIn" => {
-                check_amount("amount_ui", self.amount_ui)?;
-                if self.desired_output_ui.is_some() {
-                    return Err(ApiError::BadRequest("ExactIn takes amount_ui, not desired_output_ui".into()));
-                }
+    /// The MCP tool arguments (the idempotency key is ours, not the tool's).
+    pub fn arguments(&self) -> Value {
+        let mut arguments = json!({ "input_mint": self.input_mint, "output_mint": self.output_mint });
+        match self.amount {
+            SwapAmount::ExactIn(amount) => {
+                arguments["mode"] = json!("ExactIn");
+                arguments["amount_ui"] = json!(amount);
             }
-            "ExactOut" => {
-                check_amount("desired_output_ui", self.desired_output_ui)?;
-                if self.amount_ui.is_some() {
-                    return Err(ApiError::BadRequest("ExactOut takes desired_output_ui, not amount_ui".into()));
-                }
+            SwapAmount::ExactOut(amount) => {
+                arguments["mode"] = json!("ExactOut");
+                arguments["desired_output_ui"] = json!(amount);
             }
-            _ => return Err(ApiError::BadRequest("mode must be ExactIn or ExactOut".into())),
         }
-        if let Some(bps) = self.slippage_bps
-            && !(1..=5000).contains(&bps)
-        {
-            return Err(ApiError::BadRequest("slippage_bps must be between 1 and 5000".into()));
+        if let Some(bps) = self.slippage_bps {
+            arguments["slippage_bps"] = json!(bps);
         }
-        if let Some(key) = &self.idempotency_key
-            && (key.is_empty() || key.len() > 200)
-        {
-            return Err(ApiError::BadRequest("idempotency_key must be 1 to 200 characters".into()));
-        }
-        serde_json::to_value(self).map_err(|e| ApiError::Unexpected(e.into()))
+        arguments
     }
 }
 
 #[tracing::instrument(skip_all)]
 async fn swap_preview(mut call: ActionCall, JsonBody(request): JsonBody<SwapRequest>) -> Result<Json<Value>, ApiError> {
-    let arguments = request.arguments()?;
+    let arguments = request.arguments();
     call.entitled("solana_swap_preview")?;
     let outcome = call.tool("solana_swap_preview", arguments).await;
     match outcome.result {
@@ -180,10 +192,10 @@ async fn swap_execute(
     mut call: ActionCall,
     JsonBody(request): JsonBody<SwapRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let arguments = request.arguments()?;
+    let arguments = request.arguments();
     // The tier must allow executing now, not only when the user approves.
     call.entitled("solana_swap_execute")?;
-    let key = request.idempotency_key.clone().unwrap_or_else(|| args_digest(&arguments));
+    let key = request.idempotency_key.map(String::from).unwrap_or_else(|| args_digest(&arguments));
     let claims = &call.caller.claims;
     let requester = Requester { user_id: claims.sub, client_id: &claims.client_id, grant_id: claims.gid };
     let approval = approvals::request(&call.state, &requester, key, &arguments).await?;
@@ -206,43 +218,48 @@ mod tests {
     const SOL: &str = "So11111111111111111111111111111111111111112";
     const USDC: &str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
 
-    fn request(mode: &str, amount: Option<f64>, out: Option<f64>) -> SwapRequest {
-        SwapRequest {
-            input_mint: SOL.into(),
-            output_mint: USDC.into(),
-            mode: mode.into(),
-            amount_ui: amount,
-            desired_output_ui: out,
-            slippage_bps: Some(50),
-            idempotency_key: None,
-        }
+    fn parse(body: Value) -> Result<SwapRequest, serde_json::Error> {
+        serde_json::from_value(body)
     }
 
     #[test]
     fn a_sensible_swap_becomes_tool_arguments() {
-        let args = request("ExactIn", Some(1.5), None).arguments().unwrap();
+        let swap = parse(json!({ "input_mint": SOL, "output_mint": USDC, "mode": "ExactIn", "amount_ui": 1.5, "slippage_bps": 50 }));
         assert_eq!(
-            args,
+            swap.unwrap().arguments(),
             json!({ "input_mint": SOL, "output_mint": USDC, "mode": "ExactIn", "amount_ui": 1.5, "slippage_bps": 50 })
         );
-        assert!(request("ExactOut", None, Some(10.0)).arguments().is_ok());
+        let exact_out = parse(json!({ "input_mint": SOL, "output_mint": USDC, "mode": "ExactOut", "desired_output_ui": 10.0 }));
+        assert_eq!(exact_out.unwrap().arguments()["desired_output_ui"], 10.0);
     }
 
     #[test]
     fn nonsense_swaps_are_refused() {
+        let base = json!({ "input_mint": SOL, "output_mint": USDC, "mode": "ExactIn", "amount_ui": 1.0 });
+        let with = |field: &str, value: Value| {
+            let mut body = base.clone();
+            body[field] = value;
+            body
+        };
+        let without_amount = {
+            let mut body = base.clone();
+            body.as_object_mut().unwrap().remove("amount_ui");
+            body
+        };
         for bad in [
-            request("ExactIn", None, None),
-            request("ExactIn", Some(-1.0), None),
-            request("ExactIn", Some(f64::NAN), None),
-            request("ExactIn", Some(1e300), None),
-            request("ExactIn", Some(1.0), Some(1.0)),
-            request("ExactOut", Some(1.0), None),
-            request("Sideways", Some(1.0), None),
-            SwapRequest { output_mint: SOL.into(), ..request("ExactIn", Some(1.0), None) },
-            SwapRequest { input_mint: "not-a-mint".into(), ..request("ExactIn", Some(1.0), None) },
-            SwapRequest { slippage_bps: Some(9000), ..request("ExactIn", Some(1.0), None) },
+            without_amount,
+            with("amount_ui", json!(-1.0)),
+            with("amount_ui", json!(1e300)),
+            with("desired_output_ui", json!(1.0)),
+            with("mode", json!("ExactOut")),
+            with("mode", json!("Sideways")),
+            with("output_mint", json!(SOL)),
+            with("input_mint", json!("not-a-mint")),
+            with("slippage_bps", json!(9000)),
+            with("idempotency_key", json!("")),
+            with("wallet_address", json!(SOL)),
         ] {
-            assert!(bad.arguments().is_err(), "{bad:?}");
+            assert!(parse(bad.clone()).is_err(), "{bad}");
         }
     }
 }

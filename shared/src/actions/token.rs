@@ -7,6 +7,7 @@ use axum::routing::on;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::input::{Count, Text};
 use super::schema::{limit_1_10, objects, with_receipts};
 use super::{Action, ActionCall};
 use crate::error::ApiError;
@@ -44,23 +45,16 @@ fn results() -> Value {
 #[serde(deny_unknown_fields)]
 pub struct ResolveQuery {
     /// A symbol, name or mint address.
-    query: String,
+    query: Text<100>,
     /// 1–10 results, default 5.
-    limit: Option<u8>,
+    limit: Option<Count>,
 }
 
 #[tracing::instrument(skip_all)]
 async fn resolve_token(mut call: ActionCall, Query(query): Query<ResolveQuery>) -> Result<Json<Value>, ApiError> {
-    let text = query.query.trim();
-    if text.is_empty() || text.chars().count() > 100 {
-        return Err(ApiError::BadRequest("query must be 1 to 100 characters".into()));
-    }
-    let limit = query.limit.unwrap_or(5);
-    if !(1..=10).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be between 1 and 10".into()));
-    }
+    let limit = query.limit.unwrap_or(Count::DEFAULT);
     call.entitled("solana_resolve_token")?;
-    let outcome = call.tool("solana_resolve_token", json!({ "query": text, "limit": limit })).await;
+    let outcome = call.tool("solana_resolve_token", json!({ "query": query.query, "limit": limit })).await;
     match outcome.result {
         Ok(found) => Ok(Json(call.finish(json!({ "results": found["results"] })).await?)),
         Err(e) => Err(call.fail(e).await),

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::input::Text;
 use super::schema::{date_time, uuid, with_receipts};
 use super::{Action, ActionCall};
 use crate::error::ApiError;
@@ -46,7 +47,7 @@ fn handoff_request() -> Value {
         "required": ["context"],
         "properties": {
             "context": { "type": "string", "minLength": 1, "maxLength": 8000, "description": "A summary of the conversation for Dexter Voice to continue from." },
-            "topic": { "type": "string", "maxLength": 200 },
+            "topic": { "type": "string", "minLength": 1, "maxLength": 200 },
         },
     })
 }
@@ -62,8 +63,8 @@ fn handoff() -> Value {
 #[serde(deny_unknown_fields)]
 pub struct HandoffRequest {
     /// What the conversation is about, for Dexter Voice to pick up.
-    context: String,
-    topic: Option<String>,
+    context: Text<8000>,
+    topic: Option<Text<200>>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -79,12 +80,6 @@ async fn handoff_voice(
         });
     }
     let JsonBody(request) = body?;
-    if request.context.trim().is_empty() || request.context.chars().count() > 8000 {
-        return Err(ApiError::BadRequest("context must be 1 to 8000 characters".into()));
-    }
-    if request.topic.as_ref().is_some_and(|t| t.chars().count() > 200) {
-        return Err(ApiError::BadRequest("topic must be at most 200 characters".into()));
-    }
     let now = Utc::now();
     let claims = &call.caller.claims;
     let handoff = VoiceHandoff {
