@@ -154,14 +154,13 @@ async fn the_function_reads_its_secrets_from_secrets_manager() {
         let env: HashMap<String, String> = moto.env(&made.access_key_id, secret_access_key).into_iter().collect();
         AwsSettings::from_env(&env).expect("complete AWS settings")
     };
-    let http = shared::tls::client();
 
-    // The library path: the connector's own SigV4 signature, recomputed and accepted by moto.
-    let values = fetch_with(&http, &settings(&made.secret_access_key), arn).await.expect("the secret reads");
+    // The library path: the AWS SDK's SigV4 signature, recomputed and accepted by moto.
+    let values = fetch_with(&settings(&made.secret_access_key), arn).await.expect("the secret reads");
     assert!(format!("{values:?}").contains("SIGNING_KEYS") && !format!("{values:?}").contains("from-secrets-manager"));
 
     // Signed with the wrong secret key: refused, and the error names neither key.
-    let refused = fetch_with(&http, &settings("not-the-secret-access-key"), arn).await.unwrap_err().to_string();
+    let refused = fetch_with(&settings("not-the-secret-access-key"), arn).await.unwrap_err().to_string();
     assert!(refused.contains("403") && refused.contains("SignatureDoesNotMatch"), "{refused}");
     assert!(!refused.contains("not-the-secret-access-key") && !refused.contains(&made.secret_access_key));
 
