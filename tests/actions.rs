@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sandbox_mcp::{Sandbox, SandboxOptions};
 use serde_json::{Value, json};
+use shared::UserId;
 use shared::store::Store;
 use shared::store::memory::MemoryStore;
 use testkit::app::{Options, TestApp, spawn_app};
@@ -57,7 +58,7 @@ async fn call(app: &TestApp, method: &str, path: &str, token: &str, body: Option
 
 const ALL: [&str; 3] = ["mcp:invoke", "wallet:read", "profile"];
 
-async fn receipts_of(app: &TestApp, user_id: uuid::Uuid) -> Vec<Value> {
+async fn receipts_of(app: &TestApp, user_id: UserId) -> Vec<Value> {
     let session = app.dexter_session(user_id);
     let reply = call(app, "GET", "/dexter/receipts?limit=100", &session, None).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -307,7 +308,7 @@ async fn a_swap_waits_for_approval_in_dexter_and_runs_exactly_once() {
     assert_eq!(receipt.body["approval_id"], approval_id.as_str());
 
     // Another user cannot see or approve it.
-    let stranger = app.dexter_session(uuid::Uuid::new_v4());
+    let stranger = app.dexter_session(UserId::random());
     assert_eq!(call(&app, "POST", &approve_path, &stranger, None).await.status, 404);
 }
 
@@ -378,7 +379,7 @@ async fn voice_handoff_links_are_signed_single_use_and_for_one_user() {
 
     let handoff = claims["hid"].as_str().unwrap();
     let path = format!("/dexter/voice-handoffs/{handoff}");
-    let stranger = app.dexter_session(uuid::Uuid::new_v4());
+    let stranger = app.dexter_session(UserId::random());
     assert_eq!(call(&app, "GET", &path, &stranger, None).await.status, 404);
     let session = app.dexter_session(user_id);
     let redeemed = call(&app, "GET", &path, &session, None).await;

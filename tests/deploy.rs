@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 use shared::keys::SigningKeys;
+use shared::{ClientId, GrantId, UserId};
 use shared::store::prelude::*;
 use shared::store::{Grant, OAuthClient, PgStore, Profile};
 use testkit::binaries::as_from_a_shell;
@@ -126,7 +127,7 @@ async fn cargo_lambda_watch_serves_the_token_endpoint_and_an_action_at_api_gatew
     // profile, a grant and its refresh token.
     let store = PgStore::connect(db.url(), false).expect("store");
     let now = Utc::now();
-    let client_id = format!("chatgpt-watch-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let client_id = ClientId::from(format!("chatgpt-watch-{}", &Uuid::new_v4().simple().to_string()[..8]));
     let client_secret = shared::tokens::generate("dxcs_");
     store
         .create_client(&OAuthClient {
@@ -141,7 +142,7 @@ async fn cargo_lambda_watch_serves_the_token_endpoint_and_an_action_at_api_gatew
         })
         .await
         .expect("client");
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::random();
     store
         .upsert_profile(&Profile {
             user_id,
@@ -152,7 +153,7 @@ async fn cargo_lambda_watch_serves_the_token_endpoint_and_an_action_at_api_gatew
         .await
         .expect("profile");
     let grant = Grant {
-        id: Uuid::new_v4(),
+        id: GrantId::random(),
         user_id,
         client_id: client_id.clone(),
         scopes: vec!["profile".into(), "wallet:read".into()],

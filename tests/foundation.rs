@@ -258,7 +258,7 @@ fn router_with_test_routes(store: Arc<MemoryStore>) -> Router {
                     store
                         .insert_notification(&Notification {
                             id: uuid::Uuid::new_v4(),
-                            user_id: uuid::Uuid::nil(),
+                            user_id: shared::UserId::from(uuid::Uuid::nil()),
                             kind: "test".into(),
                             title: "recorded".into(),
                             body,
@@ -356,11 +356,11 @@ async fn bad_input_gets_a_json_error_with_the_request_id_and_stores_nothing() {
         assert_eq!(body["request_id"], header_id.as_str(), "{what}");
         assert_eq!(uuid::Uuid::parse_str(&header_id).map(|u| u.get_version_num()), Ok(4), "{what}");
     }
-    assert!(store.list_notifications(uuid::Uuid::nil(), 10).await.unwrap().is_empty(), "bad input stored something");
+    assert!(store.list_notifications(shared::UserId::from(uuid::Uuid::nil()), 10).await.unwrap().is_empty(), "bad input stored something");
 
     let (status, _, _) = call(&app, post_json("{\"ok\":true}", Some("application/json"))).await;
     assert_eq!(status, StatusCode::CREATED, "a good request still works");
-    assert_eq!(store.list_notifications(uuid::Uuid::nil(), 10).await.unwrap().len(), 1);
+    assert_eq!(store.list_notifications(shared::UserId::from(uuid::Uuid::nil()), 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -388,7 +388,7 @@ fn main() -> Result<(), shared::lambda::Error> {
 
 /// A concrete path for a route pattern.
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "chatgpt-x").replace("{grant_id}", &uuid::Uuid::nil().to_string())
+    path.replace("{id}", "chatgpt-x").replace("{grant_id}", &shared::UserId::from(uuid::Uuid::nil()).to_string())
 }
 
 #[tokio::test]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use sandbox_mcp::{Sandbox, SandboxOptions, data};
 use serde_json::{Value, json};
 use shared::mcp::token::{self, MAX_BEARER_LEN};
+use shared::UserId;
 use shared::mcp::{McpCaller, McpClient, McpError};
-use uuid::Uuid;
 
 const SECRET: &str = "test-mcp-secret-test-mcp-secret-0123";
 
@@ -25,7 +25,7 @@ fn client_with(sandbox: &Sandbox, secret: &str, deadline: Duration) -> McpClient
 }
 
 fn caller() -> McpCaller {
-    McpCaller { user_id: Uuid::new_v4(), scopes: vec!["wallet:read".into(), "mcp:invoke".into()], roles: vec![] }
+    McpCaller { user_id: UserId::random(), scopes: vec!["wallet:read".into(), "mcp:invoke".into()], roles: vec![] }
 }
 
 fn tool_code(error: McpError) -> String {
@@ -242,7 +242,7 @@ async fn an_unreachable_server_is_reported_as_unavailable() {
 async fn the_minted_bearer_is_short_and_names_the_user_twice() {
     let sandbox = sandbox(false).await;
     let caller = McpCaller {
-        user_id: Uuid::new_v4(),
+        user_id: UserId::random(),
         scopes: vec!["wallet:read mcp:invoke profile".into()],
         roles: vec!["Pro".into(), "beta".into()],
     };

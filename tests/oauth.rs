@@ -11,6 +11,7 @@ use oauth2::{
     RefreshToken, RevocationUrl, Scope, TokenResponse, TokenUrl,
 };
 use serde_json::{Value, json};
+use shared::UserId;
 use shared::store::Store;
 use shared::store::memory::MemoryStore;
 use testkit::app::{Options, REDIRECT_URI, TestApp, spawn_app};
@@ -34,7 +35,7 @@ async fn chatgpt_http(request: oauth2::HttpRequest) -> Result<oauth2::HttpRespon
 }
 
 async fn gpt(app: &TestApp) -> Gpt {
-    BasicClient::new(ClientId::new(app.client_id().await))
+    BasicClient::new(ClientId::new(app.client_id().await.into_string()))
         .set_client_secret(ClientSecret::new(app.client_secret.clone()))
         .set_auth_uri(AuthUrl::new(format!("{}/oauth/chatgpt/authorize", app.base_url)).unwrap())
         .set_token_uri(TokenUrl::new(format!("{}/oauth/chatgpt/token", app.base_url)).unwrap())
@@ -54,7 +55,7 @@ async fn sign_in(
     browser: &mut Browser,
     email: &str,
     chatgpt_enabled: bool,
-) -> (Page, CsrfToken, Uuid) {
+) -> (Page, CsrfToken, UserId) {
     let (url, state) = gpt
         .authorize_url(CsrfToken::new_random)
         .add_scopes(["mcp:invoke", "wallet:read", "profile"].map(|s| Scope::new(s.into())))
@@ -92,7 +93,7 @@ async fn sign_in(
 }
 
 /// Signs in, allows, and exchanges the code like ChatGPT's server does.
-async fn link(app: &TestApp, gpt: &Gpt, email: &str) -> (Tokens, Uuid) {
+async fn link(app: &TestApp, gpt: &Gpt, email: &str) -> (Tokens, UserId) {
     let mut browser = Browser::default();
     let (consent, state, user_id) = sign_in(app, gpt, &mut browser, email, true).await;
     assert_eq!(consent.status, 200, "{}", consent.body);
@@ -530,7 +531,7 @@ async fn dexter_lists_linked_accounts_and_revoking_one_cuts_chatgpt_off() {
     let grant_id = accounts[0]["grant_id"].as_str().unwrap();
 
     // Someone else's session cannot see or revoke it; ChatGPT's token is not a session.
-    let stranger = app.dexter_session(Uuid::new_v4());
+    let stranger = app.dexter_session(UserId::random());
     let url = format!("{}/dexter/linked-accounts/{grant_id}", app.base_url);
     assert_eq!(http.delete(&url).bearer_auth(&stranger).send().await.unwrap().status(), 404);
     assert_eq!(http.delete(&url).bearer_auth(tokens.access_token().secret()).send().await.unwrap().status(), 401);

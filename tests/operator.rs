@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::config::{Config, Mode};
+use shared::ids::{ClientId, GrantId, UserId};
 use shared::operator::clients::secret_matches;
 use shared::store::memory::MemoryStore;
 use shared::store::postgres::PgStore;
@@ -95,15 +96,15 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
     )
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.raw);
-    let id = created.body["client_id"].as_str().expect("an id").to_owned();
-    let suffix = id.strip_prefix("chatgpt-").expect("a chatgpt- id");
+    let id = ClientId::from(created.body["client_id"].as_str().expect("an id"));
+    let suffix = id.as_str().strip_prefix("chatgpt-").expect("a chatgpt- id");
     assert_eq!(suffix.len(), 12, "{id}");
     assert_eq!(created.body["name"], "ChatGPT (staging)");
     assert_eq!(created.body["redirect_uris"], json!([CHATGPT_CALLBACK, OPENAI_CALLBACK]));
     assert_eq!(created.body["scopes"], json!(["mcp:invoke", "wallet:read", "profile"]));
     let first_secret = secret_of(&created);
     let stored = store.get_client(&id).await.unwrap().expect("stored");
-    assert_ne!(stored.secret_hash, first_secret, "stored hashed");
+    assert_ne!(stored.secret_hash.as_str(), first_secret, "stored hashed");
     assert!(secret_matches(&stored, &first_secret, Utc::now()));
     assert_eq!(stored.created_at, time(&created.body["created_at"]));
 
@@ -121,18 +122,18 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
     fields.sort_unstable();
     assert_eq!(fields, ["client_id", "created_at", "name", "previous_secret_expires_at", "redirect_uris", "scopes"]);
     assert_eq!(entry["previous_secret_expires_at"], Value::Null);
-    for leak in [&first_secret, &stored.secret_hash] {
-        assert!(!listed.raw.contains(leak.as_str()), "the list leaks a secret");
+    for leak in [first_secret.as_str(), stored.secret_hash.as_str()] {
+        assert!(!listed.raw.contains(leak), "the list leaks a secret");
     }
     let shown = admin(&app, Method::GET, &format!("/oauth/clients/{id}"), None).await;
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.raw);
     assert_eq!(shown.body, entry);
 
     // A user links their account: a grant with a refresh token.
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::random();
     let now = Utc::now();
     let grant = Grant {
-        id: Uuid::new_v4(),
+        id: GrantId::random(),
         user_id,
         client_id: id.clone(),
         scopes: vec!["mcp:invoke".into()],
@@ -230,7 +231,7 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
         assert!(reply.body["request_id"].is_string());
     }
     let listed = admin(&app, Method::GET, "/oauth/clients", None).await;
-    assert!(!listed.raw.contains(&id), "a deleted client is not listed");
+    assert!(!listed.raw.contains(id.as_str()), "a deleted client is not listed");
 
     // A chosen id is kept; it can be taken only once, even after deletion.
     let chosen = format!("chatgpt-prod-{}", &Uuid::new_v4().simple().to_string()[..8]);
@@ -421,14 +422,14 @@ async fn the_cli_creates_lists_rotates_and_deletes_clients_in_the_database() {
         .unwrap_or_else(|| panic!("a secret in {stdout}"))
         .to_owned();
     let store = PgStore::connect(db.url(), false).expect("pool builds");
-    let stored = store.get_client("chatgpt-cli-test").await.unwrap().expect("the CLI stored the client");
+    let stored = store.get_client(&ClientId::from("chatgpt-cli-test")).await.unwrap().expect("the CLI stored the client");
     assert!(secret_matches(&stored, &secret, Utc::now()));
     assert_eq!(stored.redirect_uris, [CHATGPT_CALLBACK, OPENAI_CALLBACK]);
 
     let (ok, stdout, stderr) = connector_clients(url, &["list"]).await;
     assert!(ok, "list failed: {stderr}");
     assert!(stdout.contains("chatgpt-cli-test") && stdout.contains("ChatGPT (production)"));
-    assert!(!stdout.contains(&secret) && !stdout.contains(&stored.secret_hash));
+    assert!(!stdout.contains(&secret) && !stdout.contains(stored.secret_hash.as_str()));
 
     // The same rules as the API: a bad redirect URI is refused, with the reason.
     let (ok, _, stderr) =
@@ -440,13 +441,13 @@ async fn the_cli_creates_lists_rotates_and_deletes_clients_in_the_database() {
         connector_clients(url, &["rotate-secret", "chatgpt-cli-test", "--keep-previous-for", "3600"]).await;
     assert!(ok, "rotate failed: {stderr}");
     assert!(stdout.contains("keeps working until"), "{stdout}");
-    let rotated = store.get_client("chatgpt-cli-test").await.unwrap().expect("kept");
+    let rotated = store.get_client(&ClientId::from("chatgpt-cli-test")).await.unwrap().expect("kept");
     assert!(secret_matches(&rotated, &secret, Utc::now()), "overlap");
     assert!(!secret_matches(&rotated, &secret, Utc::now() + chrono::Duration::hours(2)));
 
     let (ok, _, stderr) = connector_clients(url, &["delete", "chatgpt-cli-test"]).await;
     assert!(ok, "delete failed: {stderr}");
-    assert!(store.get_client("chatgpt-cli-test").await.unwrap().is_none());
+    assert!(store.get_client(&ClientId::from("chatgpt-cli-test")).await.unwrap().is_none());
     let (ok, _, stderr) = connector_clients(url, &["delete", "chatgpt-cli-test"]).await;
     assert!(!ok, "deleting twice fails");
     assert!(stderr.contains("no client with this id"), "{stderr}");

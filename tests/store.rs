@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
+use shared::UserId;
 use shared::store::Durability;
 use shared::store::conformance::a_receipt;
 use shared::store::migrate::{self, MIGRATIONS};
 use shared::store::postgres::PgStore;
 use shared::store::prelude::*;
 use testkit::db::TestDatabase;
-use uuid::Uuid;
 
 /// A migrated Postgres store on a fresh database, dropped with the returned guard.
 async fn migrated_postgres() -> (PgStore, TestDatabase) {
@@ -65,7 +65,7 @@ async fn the_conformance_suite_passes_twice_on_one_postgres_database() {
 #[tokio::test]
 async fn relaxed_receipts_leave_the_pooled_connection_synchronous() {
     let (store, _db) = migrated_postgres().await;
-    let receipt = a_receipt(Uuid::new_v4(), chrono::Utc::now());
+    let receipt = a_receipt(UserId::random(), chrono::Utc::now());
     store.insert_receipts(std::slice::from_ref(&receipt), Durability::Relaxed).await.expect("insert");
     assert!(store.get_receipt(receipt.id, receipt.user_id).await.expect("read").is_some());
     // Used one call at a time, the pool holds one connection: the one the insert ran on.
@@ -76,7 +76,7 @@ async fn relaxed_receipts_leave_the_pooled_connection_synchronous() {
 async fn migrations_are_idempotent_and_respect_an_existing_profiles_table() {
     let db = TestDatabase::create().await;
     // Dexter's Supabase project: profiles exists, with its own columns and rows.
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::random();
     let client = db.connect().await;
     client
         .batch_execute(&format!(

@@ -36,6 +36,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::store::postgres::PgStore;
 use shared::store::{AuthorizationCode, Grant, OAuthClient, Profile, Store};
+use shared::{GrantId, UserId};
 use testkit::PUBLIC_BASE_URL;
 use testkit::db::TestDatabase;
 use uuid::Uuid;
@@ -306,8 +307,8 @@ impl Bench<'_> {
 
     /// A linked user: profile (tier `pro`, ChatGPT on), a grant for the bench client and
     /// an access token. Returns (user id, grant id, token).
-    async fn linked_user(&self) -> anyhow::Result<(Uuid, Uuid, String)> {
-        let user_id = Uuid::new_v4();
+    async fn linked_user(&self) -> anyhow::Result<(UserId, GrantId, String)> {
+        let user_id = UserId::random();
         self.store
             .upsert_profile(&Profile {
                 user_id,
@@ -319,7 +320,7 @@ impl Bench<'_> {
         let now = chrono::Utc::now();
         let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
         let grant = Grant {
-            id: Uuid::new_v4(),
+            id: GrantId::random(),
             user_id,
             client_id: CLIENT_ID.into(),
             scopes: scopes.clone(),
@@ -332,7 +333,7 @@ impl Bench<'_> {
             &self.signing_keys,
             PUBLIC_BASE_URL,
             user_id,
-            CLIENT_ID,
+            &grant.client_id,
             grant.id,
             &scopes,
             now,
@@ -341,7 +342,7 @@ impl Bench<'_> {
     }
 
     /// A fresh authorization code for `user_id`, stored as the consent step stores it.
-    async fn new_code(&self, user_id: Uuid) -> anyhow::Result<String> {
+    async fn new_code(&self, user_id: UserId) -> anyhow::Result<String> {
         let code = shared::tokens::generate("dxac_");
         self.store
             .create_authorization_code(&AuthorizationCode {

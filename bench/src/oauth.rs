@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use anyhow::bail;
 use serde_json::json;
 use shared::store::Profile;
-use uuid::Uuid;
 
 use crate::procs::Host;
 use crate::report::{OAuthCell, Report};
@@ -17,7 +16,7 @@ pub async fn oauth(bench: &Bench<'_>, connector: &Host, report: &mut Report) -> 
     println!("\n[2/5] OAuth token endpoint (client_secret_basic, Postgres)");
     let token_url = format!("{}/oauth/chatgpt/token", connector.address);
     let basic = bench.basic_auth();
-    let user_id = Uuid::new_v4();
+    let user_id = shared::UserId::random();
     bench
         .store
         .upsert_profile(&Profile {

@@ -8,7 +8,6 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::json;
 use shared::store::Profile;
-use uuid::Uuid;
 
 use crate::procs::Host;
 use crate::report::{Report, RoundTripCount};
@@ -90,7 +89,7 @@ pub async fn round_trips(bench: &Bench<'_>, report: &mut Report) -> anyhow::Resu
     // The token endpoint, for the record.
     let basic = bench.basic_auth();
     let token_url = format!("{}/oauth/chatgpt/token", connector.address);
-    let user_id = Uuid::new_v4();
+    let user_id = shared::UserId::random();
     bench
         .store
         .upsert_profile(&Profile { user_id, email: None, tier: "pro".into(), channels: json!({ "chatgpt": true }) })

@@ -6,6 +6,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 use shared::operator::clients::{self, ClientView, NewClient};
+use shared::ids::ClientId;
 use shared::store::PgStore;
 
 /// The `connector clients` subcommands.
@@ -32,12 +33,12 @@ pub enum ClientsCommand {
     /// Delete a client and revoke every grant and token of it at once.
     Delete {
         /// The client id.
-        id: String,
+        id: ClientId,
     },
     /// Give a client a new secret.
     RotateSecret {
         /// The client id.
-        id: String,
+        id: ClientId,
         /// Keep the old secret valid this many seconds (at most 604800, 7 days), so the
         /// GPT can be updated without failed token requests. Default: it dies now.
         #[arg(long, default_value_t = 0, value_name = "SECONDS")]

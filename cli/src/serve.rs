@@ -71,13 +71,14 @@ async fn seed_dev_account(state: &AppState) -> anyhow::Result<String> {
 
     let secret = shared::tokens::generate("dxcs_");
     let secret_hash = shared::tokens::hash(&secret);
-    if store.get_client(DEV_CLIENT_ID).await?.is_some() {
-        store.rotate_client_secret(DEV_CLIENT_ID, &secret_hash, None).await?;
+    let client_id = shared::ClientId::from(DEV_CLIENT_ID);
+    if store.get_client(&client_id).await?.is_some() {
+        store.rotate_client_secret(&client_id, &secret_hash, None).await?;
     } else {
         let base = &state.config.public_base_url;
         store
             .create_client(&OAuthClient {
-                id: DEV_CLIENT_ID.into(),
+                id: client_id,
                 name: "ChatGPT (local development)".into(),
                 secret_hash,
                 previous_secret_hash: None,

@@ -13,16 +13,17 @@ use crate::error::ApiError;
 use crate::mcp::McpCaller;
 use crate::receipts::args_digest;
 use crate::state::AppState;
-use crate::store::{ApprovalOutcome, ApprovalStatus, ClaimOutcome, Notification, Receipt, SwapApproval};
+use crate::ids::{ApprovalId, ClientId, GrantId, UserId};
+use crate::store::{ApprovalOutcome, ApprovalStatus, ClaimOutcome, Notification, Receipt, ReceiptStatus, SwapApproval};
 
 /// How long the user has to approve a requested swap in Dexter.
 pub const APPROVAL_WINDOW: Duration = Duration::minutes(15);
 
 /// Who asks for a swap: the ChatGPT link's user, client and grant.
 pub struct Requester<'a> {
-    pub user_id: Uuid,
-    pub client_id: &'a str,
-    pub grant_id: Uuid,
+    pub user_id: UserId,
+    pub client_id: &'a ClientId,
+    pub grant_id: GrantId,
 }
 
 /// Stores a pending approval for the swap `arguments` (or finds the one the same
@@ -38,9 +39,9 @@ pub async fn request(
         .store
         .create_or_get_approval(
             &SwapApproval {
-                id: Uuid::new_v4(),
+                id: ApprovalId::random(),
                 user_id: requester.user_id,
-                client_id: requester.client_id.to_owned(),
+                client_id: requester.client_id.clone(),
                 grant_id: requester.grant_id,
                 idempotency_key,
                 request: arguments.clone(),
@@ -76,7 +77,7 @@ pub async fn request(
 }
 
 /// The user said no. Deciding twice answers the decision already made.
-pub async fn reject(state: &AppState, id: Uuid, user_id: Uuid) -> Result<SwapApproval, ApiError> {
+pub async fn reject(state: &AppState, id: ApprovalId, user_id: UserId) -> Result<SwapApproval, ApiError> {
     match state.store.reject_approval(id, user_id, Utc::now()).await? {
         ClaimOutcome::Won(approval) | ClaimOutcome::AlreadyDecided(approval) => Ok(approval),
         ClaimOutcome::Expired => Err(ApiError::Conflict("this swap request has expired".into())),
@@ -85,7 +86,7 @@ pub async fn reject(state: &AppState, id: Uuid, user_id: Uuid) -> Result<SwapApp
 }
 
 /// The user said yes: claims the approval and runs the swap, once.
-pub async fn approve(state: &AppState, id: Uuid, user_id: Uuid, request_id: &str) -> Result<SwapApproval, ApiError> {
+pub async fn approve(state: &AppState, id: ApprovalId, user_id: UserId, request_id: &str) -> Result<SwapApproval, ApiError> {
     let approval = match state.store.claim_approval(id, user_id, Utc::now()).await? {
         ClaimOutcome::Won(approval) => approval,
         // A retry or a concurrent approve: the swap ran (or is running) once already.
@@ -149,7 +150,7 @@ async fn execute(state: &AppState, approval: &SwapApproval, request_id: &str) ->
         action: "swap_execute".into(),
         mcp_tool: Some(tool),
         args_digest: args_digest(&approval.request),
-        status: if result.is_ok() { "ok".into() } else { "error".into() },
+        status: ReceiptStatus::of(&result),
         error_code: result.as_ref().err().cloned(),
         upstream_latency_ms: refusal.is_none().then(|| started.elapsed().as_millis() as i64),
         request_id: request_id.to_owned(),

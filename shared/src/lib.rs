@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod ids;
 pub mod identity;
 pub mod keys;
 pub mod lambda;
@@ -35,4 +36,5 @@ pub mod tokens;
 pub mod turnstile;
 
 pub use error::ApiError;
+pub use ids::{ApprovalId, ClientId, GrantId, TokenHash, UserId};
 pub use state::AppState;

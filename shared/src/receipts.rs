@@ -9,7 +9,7 @@ use crate::store::Receipt;
 /// SHA-256 hex of the arguments' canonical JSON (object keys sorted): what a receipt
 /// stores instead of the arguments themselves.
 pub fn args_digest(arguments: &Value) -> String {
-    crate::tokens::hash(&arguments.to_string())
+    crate::tokens::sha256_hex(&arguments.to_string())
 }
 
 /// A receipt as ChatGPT and Dexter see it.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use shared::config::{Config, Mode};
+use shared::ids::{ClientId, GrantId, UserId};
 use shared::secrets::SecretValues;
 use shared::store::{OAuthClient, Profile, Store};
 
@@ -78,7 +79,7 @@ pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
     let client_secret = shared::tokens::generate("dxcs_");
     store
         .create_client(&OAuthClient {
-            id: format!("{CLIENT_ID}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            id: format!("{CLIENT_ID}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).into(),
             name: "Dexter Console (GPT)".into(),
             secret_hash: shared::tokens::hash(&client_secret),
             previous_secret_hash: None,
@@ -100,13 +101,13 @@ pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
 
 impl TestApp {
     /// The client id this app registered (unique per app, so apps can share a database).
-    pub async fn client_id(&self) -> String {
+    pub async fn client_id(&self) -> ClientId {
         let clients = self.store.list_clients().await.expect("clients");
-        clients.into_iter().map(|c| c.id).find(|id| id.starts_with(CLIENT_ID)).expect("the test client")
+        clients.into_iter().map(|c| c.id).find(|id| id.as_str().starts_with(CLIENT_ID)).expect("the test client")
     }
 
     /// Gives the Supabase user of `email` a Dexter profile.
-    pub async fn give_profile(&self, user_id: uuid::Uuid, email: &str, tier: &str, chatgpt: bool) {
+    pub async fn give_profile(&self, user_id: UserId, email: &str, tier: &str, chatgpt: bool) {
         self.store
             .upsert_profile(&Profile {
                 user_id,
@@ -120,13 +121,13 @@ impl TestApp {
 
     /// A linked account without the browser dance: a user with a profile, a grant for
     /// this app's client and an access token for it. Returns (user id, grant id, token).
-    pub async fn linked_user(&self, tier: &str, chatgpt: bool, scopes: &[&str]) -> (uuid::Uuid, uuid::Uuid, String) {
-        let user_id = uuid::Uuid::new_v4();
+    pub async fn linked_user(&self, tier: &str, chatgpt: bool, scopes: &[&str]) -> (UserId, GrantId, String) {
+        let user_id = UserId::random();
         self.give_profile(user_id, &format!("{user_id}@example.com"), tier, chatgpt).await;
         let now = chrono::Utc::now();
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
         let grant = shared::store::Grant {
-            id: uuid::Uuid::new_v4(),
+            id: GrantId::random(),
             user_id,
             client_id: self.client_id().await,
             scopes: scopes.clone(),
@@ -149,7 +150,7 @@ impl TestApp {
     }
 
     /// A Supabase session JWT for a Dexter user, as Dexter's web app holds one.
-    pub fn dexter_session(&self, user_id: uuid::Uuid) -> String {
+    pub fn dexter_session(&self, user_id: UserId) -> String {
         let claims = serde_json::json!({
             "sub": user_id, "aud": "authenticated", "role": "authenticated",
             "exp": chrono::Utc::now().timestamp() + 600,

@@ -239,8 +239,8 @@ impl FakeSupabaseAuth {
     }
 
     /// The user id Supabase gave `email`, once it signed up.
-    pub fn user_id_for(&self, email: &str) -> Option<Uuid> {
-        lock(&self.state).users.get(email).copied()
+    pub fn user_id_for(&self, email: &str) -> Option<shared::ids::UserId> {
+        lock(&self.state).users.get(email).copied().map(shared::ids::UserId::from)
     }
 
     /// Lets every code and link sent so far run out, as an hour passing would.

@@ -43,7 +43,8 @@ use crate::mcp::{McpCaller, McpError};
 use crate::receipts::args_digest;
 use crate::scope::Scope;
 use crate::state::AppState;
-use crate::store::{Durability, Receipt};
+use crate::ids::ApprovalId;
+use crate::store::{Durability, Receipt, ReceiptStatus};
 use guard::Caller;
 
 /// Every action ChatGPT may call, in the spec's order.
@@ -217,9 +218,9 @@ impl ActionCall {
     }
 
     /// Records a step that called no tool (a pending approval, a voice handoff).
-    pub fn record(&mut self, status: &str, arguments: &Value, approval_id: Option<Uuid>) -> Uuid {
+    pub fn record(&mut self, status: ReceiptStatus, arguments: &Value, approval_id: Option<ApprovalId>) -> Uuid {
         let mut receipt = self.receipt(None, args_digest(arguments), &Ok(Value::Null), None);
-        receipt.status = status.to_owned();
+        receipt.status = status;
         receipt.approval_id = approval_id;
         let id = receipt.id;
         self.receipts.push(receipt);
@@ -240,7 +241,7 @@ impl ActionCall {
             action: self.action.name.to_owned(),
             mcp_tool: tool,
             args_digest: digest,
-            status: if result.is_ok() { "ok".into() } else { "error".into() },
+            status: ReceiptStatus::of(result),
             error_code: result.as_ref().err().map(|e| e.receipt_status().to_owned()),
             upstream_latency_ms: latency.map(|l| l.as_millis() as i64),
             request_id: self.request_id.clone(),

@@ -13,6 +13,7 @@ use super::schema::{approval_status, date_time, object, string, uuid};
 use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::http::extract::Query;
+use crate::ids::ApprovalId;
 use crate::scope::Scope;
 use crate::store::Durability;
 use crate::{approvals, receipts};
@@ -100,19 +101,19 @@ struct ReceiptQuery {
     receipt_id: String,
 }
 
-fn parse_id(name: &str, text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
+fn parse_id<Id: std::str::FromStr>(name: &str, text: &str) -> Result<Id, ApiError> {
+    text.parse().map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
 }
 
 async fn get_swap_status(call: ActionCall, Query(query): Query<ApprovalQuery>) -> Result<Json<Value>, ApiError> {
-    let id = parse_id("approval_id", &query.approval_id)?;
+    let id: ApprovalId = parse_id("approval_id", &query.approval_id)?;
     let approval = call.state.store.get_approval(id, call.caller.claims.sub).await?;
     let approval = approval.ok_or(ApiError::Missing("no swap request with this approval_id"))?;
     Ok(Json(approvals::view(&approval)))
 }
 
 async fn get_receipt(call: ActionCall, Query(query): Query<ReceiptQuery>) -> Result<Json<Value>, ApiError> {
-    let id = parse_id("receipt_id", &query.receipt_id)?;
+    let id: Uuid = parse_id("receipt_id", &query.receipt_id)?;
     let receipt = call.state.store.get_receipt(id, call.caller.claims.sub).await?;
     let receipt = receipt.ok_or(ApiError::Missing("no receipt with this receipt_id"))?;
     Ok(Json(receipts::view(&receipt)))

@@ -200,7 +200,7 @@ async fn swap_execute(
     let requester = Requester { user_id: claims.sub, client_id: &claims.client_id, grant_id: claims.gid };
     let approval = approvals::request(&call.state, &requester, key, &arguments).await?;
     let status = approval.status_at(chrono::Utc::now());
-    call.record(status.as_str(), &arguments, Some(approval.id));
+    call.record(status.into(), &arguments, Some(approval.id));
     let body = json!({
         "approval_id": approval.id,
         "status": status.as_str(),

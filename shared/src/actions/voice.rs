@@ -20,7 +20,7 @@ use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::http::extract::Json as JsonBody;
 use crate::scope::Scope;
-use crate::store::{Durability, VoiceHandoff};
+use crate::store::{Durability, ReceiptStatus, VoiceHandoff};
 
 pub const ACTION: Action = Action {
     name: "handoff_voice",
@@ -106,7 +106,7 @@ async fn handoff_voice(
         .map_err(|e| ApiError::Unexpected(e.into()))?;
     let mut url = reqwest::Url::parse(&state.config.voice_url).map_err(|e| ApiError::Unexpected(e.into()))?;
     url.query_pairs_mut().append_pair("handoff", &token);
-    call.record("ok", &json!({ "topic": handoff.context["topic"] }), None);
+    call.record(ReceiptStatus::Ok, &json!({ "topic": handoff.context["topic"] }), None);
     let body = json!({ "url": url.as_str(), "expires_at": handoff.expires_at, "handoff_id": handoff.id });
     Ok(Json(call.finish(body).await?))
 }

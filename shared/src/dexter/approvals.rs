@@ -11,12 +11,12 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::session;
 use crate::approvals::{self, view};
 use crate::error::ApiError;
 use crate::http::RequestId;
+use crate::ids::ApprovalId;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -27,8 +27,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn approval_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|_| ApiError::Missing("no swap approval with this id"))
+fn approval_id(text: &str) -> Result<ApprovalId, ApiError> {
+    text.parse().map_err(|_| ApiError::Missing("no swap approval with this id"))
 }
 
 async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {

@@ -11,10 +11,10 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::session;
 use crate::error::ApiError;
+use crate::ids::GrantId;
 use crate::state::AppState;
 
 pub const PATH: &str = "/dexter/linked-accounts";
@@ -48,7 +48,7 @@ async fn revoke(
     Path(grant_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user_id = session::user_id(&state, &headers)?;
-    let grant_id = Uuid::parse_str(&grant_id).map_err(|_| ApiError::Missing("no linked account with this id"))?;
+    let grant_id: GrantId = grant_id.parse().map_err(|_| ApiError::Missing("no linked account with this id"))?;
     let grant = state.store.get_grant(grant_id).await?;
     match grant {
         Some(grant) if grant.user_id == user_id => {

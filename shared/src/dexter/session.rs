@@ -5,19 +5,19 @@ use axum::http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::http::extract::bearer_token;
+use crate::ids::UserId;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
 struct SessionClaims {
-    sub: Uuid,
+    sub: UserId,
 }
 
 /// The Dexter user behind the request's `Authorization: Bearer <supabase session jwt>`.
-pub fn user_id(state: &AppState, headers: &HeaderMap) -> Result<Uuid, ApiError> {
+pub fn user_id(state: &AppState, headers: &HeaderMap) -> Result<UserId, ApiError> {
     let unauthorized = |message: &str| ApiError::Unauthorized { code: "invalid_token", message: message.into() };
     let token = bearer_token(headers).ok_or_else(|| unauthorized("a Dexter session token is required"))?;
     let mut validation = Validation::new(Algorithm::HS256);

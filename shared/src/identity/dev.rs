@@ -19,9 +19,10 @@ use rand::Rng;
 use uuid::Uuid;
 
 use super::{IdentityError, IdentityProvider, IdentityUser, is_sign_in_link_type, normalize_email};
+use crate::ids::UserId;
 
 /// The local developer account `connector serve` seeds.
-pub const DEV_USER_ID: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_00000000d3e7);
+pub const DEV_USER_ID: UserId = UserId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_00000000d3e7));
 pub const DEV_USER_EMAIL: &str = "dev@dexter.local";
 
 const CODE_TTL: Duration = Duration::from_secs(10 * 60);
@@ -37,7 +38,7 @@ pub struct DevIdentity {
 struct DevState {
     /// By normalised email: the one live sign-in credential for that address.
     pending: HashMap<String, Pending>,
-    users: HashMap<String, Uuid>,
+    users: HashMap<String, UserId>,
 }
 
 #[derive(Debug)]
@@ -88,7 +89,7 @@ impl DevState {
         let id = *self
             .users
             .entry(email.to_owned())
-            .or_insert_with(|| if email == DEV_USER_EMAIL { DEV_USER_ID } else { Uuid::new_v4() });
+            .or_insert_with(|| if email == DEV_USER_EMAIL { DEV_USER_ID } else { UserId::random() });
         IdentityUser { id, email: Some(email.to_owned()) }
     }
 }

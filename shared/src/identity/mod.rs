@@ -51,7 +51,7 @@ pub trait IdentityProvider: Send + Sync {
 /// The signed-in user: the id grants are issued to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdentityUser {
-    pub id: uuid::Uuid,
+    pub id: crate::ids::UserId,
     pub email: Option<String>,
 }
 

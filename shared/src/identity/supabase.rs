@@ -174,7 +174,7 @@ impl IdentityProvider for SupabaseAuth {
 
 #[derive(Deserialize)]
 struct SessionUser {
-    id: uuid::Uuid,
+    id: crate::ids::UserId,
     email: Option<String>,
 }
 

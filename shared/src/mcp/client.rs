@@ -26,9 +26,9 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::sse::SseParser;
+use crate::ids::UserId;
 use super::{McpCaller, McpError, ToolResult, token};
 
 /// The protocol revision the client speaks and offers in `initialize`.
@@ -68,7 +68,7 @@ struct Inner {
     http: reqwest::Client,
     deadline: Duration,
     /// User → that user's session, initialised once even under concurrent first calls.
-    sessions: Mutex<HashMap<Uuid, Arc<OnceCell<Session>>>>,
+    sessions: Mutex<HashMap<UserId, Arc<OnceCell<Session>>>>,
     next_id: AtomicU64,
 }
 
@@ -171,7 +171,7 @@ impl McpClient {
     }
 
     /// The user's session, initialising one if there is none.
-    async fn session(&self, user: Uuid, bearer: &HeaderValue) -> Result<(Arc<OnceCell<Session>>, Session), McpError> {
+    async fn session(&self, user: UserId, bearer: &HeaderValue) -> Result<(Arc<OnceCell<Session>>, Session), McpError> {
         let cell = {
             let mut sessions = self.inner.sessions.lock().unwrap_or_else(PoisonError::into_inner);
             if sessions.len() >= MAX_REMEMBERED_SESSIONS && !sessions.contains_key(&user) {
@@ -184,7 +184,7 @@ impl McpClient {
     }
 
     /// Forgets a refused session, unless a concurrent call already replaced it.
-    fn forget(&self, user: Uuid, refused: &Arc<OnceCell<Session>>) {
+    fn forget(&self, user: UserId, refused: &Arc<OnceCell<Session>>) {
         let mut sessions = self.inner.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         if sessions.get(&user).is_some_and(|current| Arc::ptr_eq(current, refused)) {
             sessions.remove(&user);

@@ -15,7 +15,7 @@ pub mod token;
 
 use std::time::Duration;
 
-use uuid::Uuid;
+use crate::ids::UserId;
 
 pub use client::McpClient;
 pub use token::McpClaims;
@@ -24,7 +24,7 @@ pub use token::McpClaims;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct McpCaller {
     /// The Dexter (Supabase) user id: `sub` and `supabase_user_id`.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// OAuth scopes granted to the caller; sent as the space-separated `scope` claim.
     pub scopes: Vec<String>,
     /// Sent as `roles`, lower-cased and sorted.
@@ -33,7 +33,7 @@ pub struct McpCaller {
 
 impl McpCaller {
     /// A caller with no scopes or roles.
-    pub fn user(user_id: Uuid) -> McpCaller {
+    pub fn user(user_id: UserId) -> McpCaller {
         McpCaller { user_id, scopes: Vec::new(), roles: Vec::new() }
     }
 }

@@ -155,7 +155,7 @@ mod tests {
 
     fn caller(scopes: &[&str], roles: &[&str]) -> McpCaller {
         McpCaller {
-            user_id: Uuid::new_v4(),
+            user_id: crate::ids::UserId::random(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             roles: roles.iter().map(|s| s.to_string()).collect(),
         }

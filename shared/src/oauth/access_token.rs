@@ -7,6 +7,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::ids::{ClientId, GrantId, UserId};
 use crate::keys::SigningKeys;
 use crate::oauth::ACCESS_TOKEN_TTL_SECONDS;
 
@@ -18,12 +19,12 @@ pub struct AccessClaims {
     /// The actions' base URL (`{base}/connector/chatgpt`).
     pub aud: String,
     /// The Dexter (Supabase) user id.
-    pub sub: Uuid,
-    pub client_id: String,
+    pub sub: UserId,
+    pub client_id: ClientId,
     /// Space-separated scopes.
     pub scope: String,
     /// The grant (linked account) the token belongs to.
-    pub gid: Uuid,
+    pub gid: GrantId,
     pub jti: Uuid,
     pub iat: i64,
     pub exp: i64,
@@ -48,9 +49,9 @@ pub fn audience(public_base_url: &str) -> String {
 pub fn issue(
     keys: &SigningKeys,
     public_base_url: &str,
-    user_id: Uuid,
-    client_id: &str,
-    grant_id: Uuid,
+    user_id: UserId,
+    client_id: &ClientId,
+    grant_id: GrantId,
     scopes: &[String],
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
@@ -58,7 +59,7 @@ pub fn issue(
         iss: public_base_url.to_owned(),
         aud: audience(public_base_url),
         sub: user_id,
-        client_id: client_id.to_owned(),
+        client_id: client_id.clone(),
         scope: scopes.join(" "),
         gid: grant_id,
         jti: Uuid::new_v4(),
@@ -110,7 +111,7 @@ mod tests {
     const BASE: &str = "https://api.dexter.cash";
 
     fn token(keys: &SigningKeys, now: DateTime<Utc>) -> String {
-        issue(keys, BASE, Uuid::new_v4(), "chatgpt-x", Uuid::new_v4(), &["profile".into()], now).unwrap()
+        issue(keys, BASE, UserId::random(), &ClientId::from("chatgpt-x"), GrantId::random(), &["profile".into()], now).unwrap()
     }
 
     #[test]

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::flow::{self, FlowError, client_redirect};
 use super::{AUTHORIZATION_REQUEST_TTL, pages, parse_scopes, paths};
+use crate::ids::ClientId;
 use crate::state::AppState;
 use crate::store::AuthorizationRequest;
 
@@ -46,7 +47,7 @@ async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
     let Some(client_id) = param("client_id").filter(|_| !repeated("client_id")) else {
         return bad_client("The request did not say which app is asking (client_id is missing).");
     };
-    let Some(client) = state.store.get_client(client_id).await? else {
+    let Some(client) = state.store.get_client(&ClientId::from(client_id)).await? else {
         return bad_client("The app asking for access is not registered with Dexter.");
     };
     let Some(redirect_uri) = param("redirect_uri").filter(|_| !repeated("redirect_uri")) else {

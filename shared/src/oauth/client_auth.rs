@@ -8,6 +8,7 @@ use base64::Engine;
 use chrono::Utc;
 
 use crate::error::ApiError;
+use crate::ids::ClientId;
 use crate::state::AppState;
 use crate::store::OAuthClient;
 
@@ -54,7 +55,7 @@ pub async fn authenticate(
         description: "client authentication failed".into(),
         basic_challenge: used_basic,
     };
-    let client = state.store.get_client(&client_id).await?.ok_or_else(refused)?;
+    let client = state.store.get_client(&ClientId::from(client_id)).await?.ok_or_else(refused)?;
     if !crate::operator::clients::secret_matches(&client, &secret, Utc::now()) {
         return Err(refused());
     }

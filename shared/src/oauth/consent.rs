@@ -11,12 +11,12 @@ use axum::routing::get;
 use axum::{Form, Router};
 use chrono::Utc;
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::flow::{self, Flow, FlowError, client_redirect};
 use super::login::StepQuery;
 use super::pages::{self, escape, flow_fields};
 use super::{CODE_TTL, paths};
+use crate::ids::UserId;
 use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::AuthorizationCode;
@@ -26,13 +26,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The signed-in user, or a redirect back to the login page.
-fn signed_in(flow: &Flow) -> Result<Uuid, FlowError> {
+fn signed_in(flow: &Flow) -> Result<UserId, FlowError> {
     flow.request
         .user_id
         .ok_or_else(|| FlowError::page(Redirect::to(&flow::step_url(paths::LOGIN, flow.request.id)).into_response()))
 }
 
-async fn channel_enabled(state: &AppState, user_id: Uuid) -> Result<bool, FlowError> {
+async fn channel_enabled(state: &AppState, user_id: UserId) -> Result<bool, FlowError> {
     let profile = state.store.get_profile(user_id).await?;
     Ok(profile.is_some_and(|p| p.channels.get("chatgpt") == Some(&serde_json::Value::Bool(true))))
 }

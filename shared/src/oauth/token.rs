@@ -17,11 +17,11 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::client_auth;
 use super::{ACCESS_TOKEN_TTL_SECONDS, REFRESH_GRACE, REFRESH_TOKEN_TTL, access_token, parse_scopes, paths};
 use crate::error::ApiError;
+use crate::ids::GrantId;
 use crate::state::AppState;
 use crate::store::{CodeRedemption, Grant, OAuthClient, Rotation};
 
@@ -108,7 +108,7 @@ async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthPar
         return Err(ApiError::oauth("invalid_grant", "the code was issued to another client or redirect_uri"));
     }
     let grant = Grant {
-        id: Uuid::new_v4(),
+        id: GrantId::random(),
         user_id: issued.user_id,
         client_id: client.id.clone(),
         scopes: issued.scopes.clone(),

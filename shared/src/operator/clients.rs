@@ -18,6 +18,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::ids::ClientId;
 use crate::scope::Scope;
 use crate::store::{OAuthClient, Store, StoreError};
 use crate::tokens;
@@ -122,7 +123,7 @@ pub struct NewClient {
 /// A client as an operator sees it: never a secret or a hash.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClientView {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
@@ -149,7 +150,7 @@ impl ClientView {
 /// A newly registered client, with the only copy of its secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct CreatedClient {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub client_secret: ClientSecret,
     pub name: String,
     pub redirect_uris: Vec<String>,
@@ -160,7 +161,7 @@ pub struct CreatedClient {
 /// A client's new secret, shown once.
 #[derive(Debug, Clone, Serialize)]
 pub struct RotatedSecret {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub client_secret: ClientSecret,
     /// Until when the old secret is still accepted; `null` when it died with the rotation.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
@@ -185,7 +186,7 @@ pub async fn create_client(
     let created_at = now.trunc_subsecs(6);
 
     let client = OAuthClient {
-        id: client_id,
+        id: ClientId::from(client_id),
         name,
         secret_hash: tokens::hash(secret.expose()),
         previous_secret_hash: None,
@@ -217,7 +218,7 @@ pub async fn list_clients(store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<C
 }
 
 /// One live client.
-pub async fn get_client(store: &dyn Store, id: &str, now: DateTime<Utc>) -> Result<ClientView, ClientError> {
+pub async fn get_client(store: &dyn Store, id: &ClientId, now: DateTime<Utc>) -> Result<ClientView, ClientError> {
     match store.get_client(id).await? {
         Some(client) => Ok(ClientView::of(&client, now)),
         None => Err(ClientError::NotFound),
@@ -228,7 +229,7 @@ pub async fn get_client(store: &dyn Store, id: &str, now: DateTime<Utc>) -> Resu
 /// revocation). An id that is unknown or already deleted is [`ClientError::NotFound`]:
 /// an operator who mistypes an id should hear about it rather than believe they revoked
 /// something.
-pub async fn delete_client(store: &dyn Store, id: &str, now: DateTime<Utc>) -> Result<(), ClientError> {
+pub async fn delete_client(store: &dyn Store, id: &ClientId, now: DateTime<Utc>) -> Result<(), ClientError> {
     if store.delete_client(id, now).await? {
         tracing::info!(client_id = %id, "oauth client deleted and its grants revoked");
         Ok(())
@@ -243,7 +244,7 @@ pub async fn delete_client(store: &dyn Store, id: &str, now: DateTime<Utc>) -> R
 /// ever one previous secret.
 pub async fn rotate_secret(
     store: &dyn Store,
-    id: &str,
+    id: &ClientId,
     keep_previous_for_seconds: u32,
     now: DateTime<Utc>,
 ) -> Result<RotatedSecret, ClientError> {
@@ -261,7 +262,7 @@ pub async fn rotate_secret(
     }
     tracing::info!(client_id = %id, keep_previous_for_seconds, "oauth client secret rotated");
     Ok(RotatedSecret {
-        client_id: id.to_owned(),
+        client_id: id.clone(),
         client_secret: secret,
         previous_secret_expires_at: keep_previous_until,
     })

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::http::extract::{self, bearer_token};
+use crate::ids::ClientId;
 use crate::state::AppState;
 use crate::tokens;
 
@@ -90,19 +91,19 @@ async fn list(State(state): State<AppState>) -> Result<Json<ClientList>, ApiErro
     Ok(Json(ClientList { clients }))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ClientView>, ApiError> {
+async fn show(State(state): State<AppState>, Path(id): Path<ClientId>) -> Result<Json<ClientView>, ApiError> {
     let client = clients::get_client(state.store.as_ref(), &id, chrono::Utc::now()).await?;
     Ok(Json(client))
 }
 
-async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete(State(state): State<AppState>, Path(id): Path<ClientId>) -> Result<StatusCode, ApiError> {
     clients::delete_client(state.store.as_ref(), &id, chrono::Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn rotate_secret(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ClientId>,
     OptionalJson(body): OptionalJson<RotateSecretRequest>,
 ) -> Result<Json<RotatedSecret>, ApiError> {
     let keep = body.keep_previous_for_seconds.unwrap_or(0);

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::ids::{ApprovalId, ClientId, GrantId, UserId};
+
 use super::StoreResult;
 
 /// Where a swap approval is in its life.
@@ -57,13 +59,13 @@ impl ApprovalStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SwapApproval {
     /// The approval id returned to ChatGPT with the `202`.
-    pub id: Uuid,
+    pub id: ApprovalId,
     /// The Dexter user who must approve.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// The client that asked.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The grant it asked through.
-    pub grant_id: Uuid,
+    pub grant_id: GrantId,
     /// The caller's idempotency key; one live approval per (user, key).
     pub idempotency_key: String,
     /// The swap request as ChatGPT sent it (validated).
@@ -158,15 +160,15 @@ pub trait ApprovalStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<(SwapApproval, bool)>;
     /// Reads one of a user's approvals.
-    async fn get_approval(&self, id: Uuid, user_id: Uuid) -> StoreResult<Option<SwapApproval>>;
+    async fn get_approval(&self, id: ApprovalId, user_id: UserId) -> StoreResult<Option<SwapApproval>>;
     /// A user's approvals still waiting for a decision, newest first.
-    async fn list_pending_approvals(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<SwapApproval>>;
+    async fn list_pending_approvals(&self, user_id: UserId, now: DateTime<Utc>) -> StoreResult<Vec<SwapApproval>>;
     /// Approves: moves pending → executing exactly once, however many callers race.
-    async fn claim_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome>;
+    async fn claim_approval(&self, id: ApprovalId, user_id: UserId, now: DateTime<Utc>) -> StoreResult<ClaimOutcome>;
     /// Rejects: moves pending → rejected exactly once.
-    async fn reject_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome>;
+    async fn reject_approval(&self, id: ApprovalId, user_id: UserId, now: DateTime<Utc>) -> StoreResult<ClaimOutcome>;
     /// Records how an executing swap ended; false unless it was executing.
-    async fn finish_approval(&self, id: Uuid, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn finish_approval(&self, id: ApprovalId, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 #[cfg(test)]

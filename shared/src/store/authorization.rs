@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::ids::{ClientId, GrantId, TokenHash, UserId};
+
 use super::StoreResult;
 
 /// An in-flight `/authorize` → login → consent flow, keyed by an id kept in a cookie.
@@ -11,7 +13,7 @@ pub struct AuthorizationRequest {
     /// The request id.
     pub id: Uuid,
     /// The client that started the flow.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The redirect URI the client asked for (already checked against the client).
     pub redirect_uri: String,
     /// The scopes being asked for.
@@ -19,9 +21,9 @@ pub struct AuthorizationRequest {
     /// The client's `state`, echoed back on redirect.
     pub state: String,
     /// Hash of the CSRF token bound to the login and consent forms.
-    pub csrf_hash: String,
+    pub csrf_hash: TokenHash,
     /// The Dexter user, once they have logged in.
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     /// The email the user last tried to log in with.
     pub login_email: Option<String>,
     /// How many login attempts were made on this request (for throttling).
@@ -36,11 +38,11 @@ pub struct AuthorizationRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthorizationCode {
     /// SHA-256 hex of the code handed to the client.
-    pub code_hash: String,
+    pub code_hash: TokenHash,
     /// The client the code was issued to.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The user who consented.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// The redirect URI of the authorization request (must match at the token endpoint).
     pub redirect_uri: String,
     /// The consented scopes.
@@ -48,7 +50,7 @@ pub struct AuthorizationCode {
     /// Codes live ten minutes.
     pub expires_at: DateTime<Utc>,
     /// The grant this code produced, once redeemed (so a replay can revoke it).
-    pub grant_id: Option<Uuid>,
+    pub grant_id: Option<GrantId>,
 }
 
 /// What redeeming an authorization code found.
@@ -59,7 +61,7 @@ pub enum CodeRedemption {
     /// The code was used before; RFC 6749 §4.1.2 says to revoke the grant it produced.
     AlreadyUsed {
         /// The grant the first redemption produced, if it was attached already.
-        grant_id: Option<Uuid>,
+        grant_id: Option<GrantId>,
     },
     /// The code was never used and is past its expiry.
     Expired,
@@ -81,7 +83,7 @@ pub trait AuthorizationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<AuthorizationRequest>>;
     /// Records who logged in; false if the request is gone or expired.
-    async fn set_authorization_request_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn set_authorization_request_user(&self, id: Uuid, user_id: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Counts a login attempt with `email`; the attempt count so far, `None` if no request.
     async fn record_login_attempt(&self, id: Uuid, email: &str) -> StoreResult<Option<i32>>;
     /// Forgets a finished or abandoned request; false if it was not there.
@@ -93,7 +95,7 @@ pub trait AuthorizationStore: Send + Sync {
     /// on a duplicate hash.
     async fn create_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Spends a code atomically: exactly one caller ever gets `Redeemed`.
-    async fn redeem_authorization_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeRedemption>;
+    async fn redeem_authorization_code(&self, code_hash: &TokenHash, now: DateTime<Utc>) -> StoreResult<CodeRedemption>;
     /// Records the grant a redeemed code produced; false if there is no such code.
-    async fn attach_grant_to_code(&self, code_hash: &str, grant_id: Uuid) -> StoreResult<bool>;
+    async fn attach_grant_to_code(&self, code_hash: &TokenHash, grant_id: GrantId) -> StoreResult<bool>;
 }

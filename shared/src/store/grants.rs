@@ -3,19 +3,19 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use crate::ids::{ClientId, GrantId, TokenHash, UserId};
 use super::StoreResult;
 
 /// One user's authorization of one client: what a "linked account" is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Grant {
     /// The grant id (carried in access tokens).
-    pub id: Uuid,
+    pub id: GrantId,
     /// The Dexter user.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// The client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Consented scopes.
     pub scopes: Vec<String>,
     /// When the grant was created.
@@ -60,7 +60,7 @@ pub enum Rotation {
     /// the grant (and so every token of it) is now revoked.
     Reused {
         /// The grant that was revoked.
-        grant_id: Uuid,
+        grant_id: GrantId,
     },
     /// The token is past its expiry; nothing changed.
     Expired,
@@ -79,23 +79,23 @@ pub trait GrantStore: Send + Sync {
     /// client does not exist (or was deleted meanwhile).
     async fn create_grant(&self, grant: &Grant) -> StoreResult<()>;
     /// Reads a grant, live or revoked.
-    async fn get_grant(&self, id: Uuid) -> StoreResult<Option<Grant>>;
+    async fn get_grant(&self, id: GrantId) -> StoreResult<Option<Grant>>;
     /// A user's live grants, newest first, with their clients' names.
-    async fn list_grants_for_user(&self, user_id: Uuid) -> StoreResult<Vec<GrantSummary>>;
+    async fn list_grants_for_user(&self, user_id: UserId) -> StoreResult<Vec<GrantSummary>>;
     /// Revokes a grant and with it every refresh token; false if not found or already revoked.
-    async fn revoke_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn revoke_grant(&self, id: GrantId, now: DateTime<Utc>) -> StoreResult<bool>;
     /// [`GrantStore::revoke_grant`], only if the grant belongs to `user_id`.
-    async fn revoke_grant_for_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn revoke_grant_for_user(&self, id: GrantId, user_id: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Records use of a grant.
-    async fn touch_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn touch_grant(&self, id: GrantId, now: DateTime<Utc>) -> StoreResult<()>;
 
     // --- refresh tokens ---
 
     /// Stores the first refresh token of a grant (by hash).
     async fn create_refresh_token(
         &self,
-        token_hash: &str,
-        grant_id: Uuid,
+        token_hash: &TokenHash,
+        grant_id: GrantId,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Exchanges a refresh token for `new_hash`, in one transaction serialised per grant.
@@ -108,8 +108,8 @@ pub trait GrantStore: Send + Sync {
     /// Using a current token also invalidates any other unused token of the grant.
     async fn rotate_refresh_token(
         &self,
-        presented_hash: &str,
-        new_hash: &str,
+        presented_hash: &TokenHash,
+        new_hash: &TokenHash,
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
         grace: chrono::Duration,
@@ -118,8 +118,8 @@ pub trait GrantStore: Send + Sync {
     /// The revoked grant's id, `None` if the token is unknown or another client's.
     async fn revoke_grant_by_refresh_token(
         &self,
-        token_hash: &str,
-        client_id: &str,
+        token_hash: &TokenHash,
+        client_id: &ClientId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Uuid>>;
+    ) -> StoreResult<Option<GrantId>>;
 }

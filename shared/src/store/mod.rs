@@ -18,7 +18,8 @@
 //!
 //! Conventions every method follows:
 //! - secrets are never stored: codes and refresh tokens are looked up by the SHA-256 hex
-//!   the caller computed ([`crate::tokens::hash`]);
+//!   the caller computed ([`crate::tokens::hash`], a [`TokenHash`](crate::ids::TokenHash));
+//! - ids are typed ([`crate::ids`]): a grant id cannot be passed where a user id belongs;
 //! - anything that depends on time takes `now` from the caller, so tests control the clock;
 //! - timestamps are kept to the microsecond (Postgres precision);
 //! - "not there" is `Ok(None)` or `Ok(false)`; [`StoreError`] is for what a caller must
@@ -51,7 +52,7 @@ pub use memory::MemoryStore;
 pub use notifications::{Notification, NotificationStore, VoiceHandoff};
 pub use postgres::PgStore;
 pub use profiles::{ActionContext, LAST_USED_GRANULARITY, Profile, ProfileStore};
-pub use receipts::{Durability, Receipt, ReceiptCursor, ReceiptStore};
+pub use receipts::{Durability, Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore};
 
 /// Every store trait, for `use crate::store::prelude::*;` where a concrete backend's
 /// methods are called.

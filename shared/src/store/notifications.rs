@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::ids::{GrantId, UserId};
+
 use super::StoreResult;
 
 /// A message for the bell in Dexter's UI.
@@ -12,7 +14,7 @@ pub struct Notification {
     /// The notification id.
     pub id: Uuid,
     /// Who sees it.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// What it is about, e.g. `swap_approval_requested`.
     pub kind: String,
     /// One-line title.
@@ -31,9 +33,9 @@ pub struct VoiceHandoff {
     /// The ticket id, put in the handoff link.
     pub id: Uuid,
     /// The Dexter user.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// The grant that created it.
-    pub grant_id: Uuid,
+    pub grant_id: GrantId,
     /// Conversation context handed to voice.
     pub context: serde_json::Value,
     /// After this the link is dead.
@@ -50,14 +52,14 @@ pub trait NotificationStore: Send + Sync {
     /// Raises a notification.
     async fn insert_notification(&self, notification: &Notification) -> StoreResult<()>;
     /// A user's latest notifications, newest first.
-    async fn list_notifications(&self, user_id: Uuid, limit: u32) -> StoreResult<Vec<Notification>>;
+    async fn list_notifications(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Notification>>;
     /// Stores a voice handoff ticket.
     async fn create_voice_handoff(&self, handoff: &VoiceHandoff) -> StoreResult<()>;
     /// Uses a ticket: returns it the first time, before expiry; `None` ever after.
     async fn consume_voice_handoff(
         &self,
         id: Uuid,
-        user_id: Uuid,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<VoiceHandoff>>;
 }

@@ -2,15 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use crate::ids::{GrantId, UserId};
 use super::StoreResult;
 
 /// A Dexter user's profile: their tier and which channels they enabled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     /// The Dexter (Supabase auth) user id; `profiles.id`.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// The user's email, when Dexter knows it.
     pub email: Option<String>,
     /// Entitlement tier, e.g. `free` or `pro`; maps to tools through `tier_tools`.
@@ -45,7 +45,7 @@ pub trait ProfileStore: Send + Sync {
     /// Creates or replaces the connector's columns of a profile.
     async fn upsert_profile(&self, profile: &Profile) -> StoreResult<()>;
     /// Reads a profile.
-    async fn get_profile(&self, user_id: Uuid) -> StoreResult<Option<Profile>>;
+    async fn get_profile(&self, user_id: UserId) -> StoreResult<Option<Profile>>;
     /// Replaces the MCP tools a tier allows.
     async fn set_tier_tools(&self, tier: &str, tools: &[String]) -> StoreResult<()>;
     /// The MCP tools a tier allows (empty for an unknown tier).
@@ -57,8 +57,8 @@ pub trait ProfileStore: Send + Sync {
     /// exist or is not `user_id`'s.
     async fn action_context(
         &self,
-        grant_id: Uuid,
-        user_id: Uuid,
+        grant_id: GrantId,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ActionContext>>;
 }

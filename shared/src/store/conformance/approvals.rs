@@ -7,14 +7,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::now;
+use crate::ids::{ApprovalId, ClientId, GrantId, UserId};
 use crate::store::{ApprovalOutcome, ApprovalStatus, ClaimOutcome, Store, SwapApproval};
 
-fn an_approval(user_id: Uuid, key: &str, now: DateTime<Utc>) -> SwapApproval {
+fn an_approval(user_id: UserId, key: &str, now: DateTime<Utc>) -> SwapApproval {
     SwapApproval {
-        id: Uuid::new_v4(),
+        id: ApprovalId::random(),
         user_id,
-        client_id: "chatgpt-test".to_string(),
-        grant_id: Uuid::new_v4(),
+        client_id: ClientId::from("chatgpt-test"),
+        grant_id: GrantId::random(),
         idempotency_key: key.to_string(),
         request: json!({"input_mint": "SOL", "output_mint": "USDC", "amount": "1.5"}),
         status: ApprovalStatus::PendingApproval,
@@ -31,23 +32,23 @@ fn an_approval(user_id: Uuid, key: &str, now: DateTime<Utc>) -> SwapApproval {
 /// The same (user, key) returns the first approval until it expires; then a new one.
 pub async fn approvals_are_idempotent_per_key_until_they_expire(store: &dyn Store) {
     let now = now();
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::random();
     let first = an_approval(user_id, "key-1", now);
     assert_eq!(store.create_or_get_approval(&first, now).await.expect("create"), (first.clone(), true));
     let retry = an_approval(user_id, "key-1", now);
     assert_eq!(store.create_or_get_approval(&retry, now).await.expect("retry"), (first.clone(), false));
     // The key is per user, and another key is another approval.
-    let other_user = an_approval(Uuid::new_v4(), "key-1", now);
+    let other_user = an_approval(UserId::random(), "key-1", now);
     assert!(store.create_or_get_approval(&other_user, now).await.expect("other user").1);
     let other_key = an_approval(user_id, "key-2", now);
     assert!(store.create_or_get_approval(&other_key, now).await.expect("other key").1);
 
     let pending = store.list_pending_approvals(user_id, now).await.expect("pending");
-    let ids: Vec<Uuid> = pending.iter().map(|a| a.id).collect();
+    let ids: Vec<ApprovalId> = pending.iter().map(|a| a.id).collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&first.id) && ids.contains(&other_key.id));
     assert_eq!(store.get_approval(first.id, user_id).await.expect("get"), Some(first.clone()));
-    assert_eq!(store.get_approval(first.id, Uuid::new_v4()).await.expect("get"), None);
+    assert_eq!(store.get_approval(first.id, UserId::random()).await.expect("get"), None);
 
     // After expiry, the key asks again and the old approval reads as expired.
     let later = first.expires_at + Duration::seconds(1);
@@ -65,7 +66,7 @@ pub async fn approvals_are_idempotent_per_key_until_they_expire(store: &dyn Stor
 /// Eight concurrent approvals of one swap: exactly one wins, the rest see it decided.
 pub async fn approval_claims_win_exactly_once(store: Arc<dyn Store>) {
     let now = now();
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::random();
     let approval = an_approval(user_id, "race", now);
     store.create_or_get_approval(&approval, now).await.expect("create");
 
@@ -95,11 +96,11 @@ pub async fn approval_claims_win_exactly_once(store: Arc<dyn Store>) {
 /// Rejection decides once, expiry is recorded, and an execution finishes once.
 pub async fn approvals_can_be_rejected_expire_and_finish_once(store: &dyn Store) {
     let now = now();
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::random();
 
     let rejected = an_approval(user_id, "reject", now);
     store.create_or_get_approval(&rejected, now).await.expect("create");
-    assert_eq!(store.claim_approval(rejected.id, Uuid::new_v4(), now).await.expect("not mine"), ClaimOutcome::NotFound);
+    assert_eq!(store.claim_approval(rejected.id, UserId::random(), now).await.expect("not mine"), ClaimOutcome::NotFound);
     let ClaimOutcome::Won(decided) = store.reject_approval(rejected.id, user_id, now).await.expect("reject") else {
         panic!("reject must win");
     };
@@ -146,5 +147,5 @@ pub async fn approvals_can_be_rejected_expire_and_finish_once(store: &dyn Store)
     assert_eq!(stored.error_code.as_deref(), Some("slippage"));
 
     assert!(store.list_pending_approvals(user_id, now).await.expect("pending").is_empty());
-    assert_eq!(store.claim_approval(Uuid::new_v4(), user_id, now).await.expect("unknown"), ClaimOutcome::NotFound);
+    assert_eq!(store.claim_approval(ApprovalId::random(), user_id, now).await.expect("unknown"), ClaimOutcome::NotFound);
 }

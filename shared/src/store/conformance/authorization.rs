@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::{new_client, new_grant, new_token, now, strings};
+use crate::ids::{ClientId, UserId};
 use crate::store::{AuthorizationCode, AuthorizationRequest, CodeRedemption, OAuthClient, Store, StoreError};
 
 /// Authorization requests: readable until they expire, bound to a user once, logins counted.
@@ -32,7 +33,7 @@ pub async fn authorization_requests_expire_and_count_logins(store: &dyn Store) {
     assert_eq!(store.record_login_attempt(request.id, "b@example.com").await.expect("login"), Some(2));
     assert_eq!(store.record_login_attempt(Uuid::new_v4(), "a@example.com").await.expect("login"), None);
 
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::random();
     assert!(store.set_authorization_request_user(request.id, user_id, now).await.expect("set user"));
     let stored = store.get_authorization_request(request.id, now).await.expect("get").expect("request");
     assert_eq!(stored.user_id, Some(user_id));
@@ -47,7 +48,7 @@ pub async fn authorization_requests_expire_and_count_logins(store: &dyn Store) {
     assert!(!store.delete_authorization_request(request.id).await.expect("delete again"));
     assert_eq!(store.get_authorization_request(request.id, now).await.expect("get"), None);
 
-    let orphan = AuthorizationRequest { id: Uuid::new_v4(), client_id: "chatgpt-missing".to_string(), ..request };
+    let orphan = AuthorizationRequest { id: Uuid::new_v4(), client_id: ClientId::from("chatgpt-missing"), ..request };
     assert!(matches!(store.create_authorization_request(&orphan).await, Err(StoreError::NotFound(_))));
 }
 
@@ -55,7 +56,7 @@ fn a_code(client: &OAuthClient, now: DateTime<Utc>) -> AuthorizationCode {
     AuthorizationCode {
         code_hash: new_token(),
         client_id: client.id.clone(),
-        user_id: Uuid::new_v4(),
+        user_id: UserId::random(),
         redirect_uri: client.redirect_uris[0].clone(),
         scopes: strings(&["wallet.read"]),
         expires_at: now + Duration::minutes(10),

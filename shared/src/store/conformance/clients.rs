@@ -1,9 +1,9 @@
 //! Checks of [`ClientStore`](crate::store::ClientStore).
 
 use chrono::Duration;
-use uuid::Uuid;
 
 use super::{new_client, new_grant, new_token, now};
+use crate::ids::{ClientId, GrantId, TokenHash, UserId};
 use crate::store::{AuthorizationCode, CodeRedemption, Grant, Rotation, Store, StoreError};
 
 /// Clients: duplicate ids conflict, listing shows them, secret rotation keeps or drops
@@ -15,22 +15,22 @@ pub async fn clients_are_created_listed_and_rotated(store: &dyn Store) {
     assert!(matches!(store.create_client(&client).await, Err(StoreError::Conflict(_))));
     let listed = store.list_clients().await.expect("list");
     assert!(listed.contains(&client));
-    assert_eq!(store.get_client("chatgpt-missing").await.expect("get"), None);
+    assert_eq!(store.get_client(&ClientId::from("chatgpt-missing")).await.expect("get"), None);
 
     let overlap_until = now + Duration::hours(1);
-    assert!(store.rotate_client_secret(&client.id, "new-hash", Some(overlap_until)).await.expect("rotate"));
+    assert!(store.rotate_client_secret(&client.id, &TokenHash::of("new"), Some(overlap_until)).await.expect("rotate"));
     let rotated = store.get_client(&client.id).await.expect("get").expect("client");
-    assert_eq!(rotated.secret_hash, "new-hash");
+    assert_eq!(rotated.secret_hash, TokenHash::of("new"));
     assert_eq!(rotated.previous_secret_hash, Some(client.secret_hash.clone()));
     assert_eq!(rotated.previous_secret_expires_at, Some(overlap_until));
 
-    assert!(store.rotate_client_secret(&client.id, "newer-hash", None).await.expect("rotate"));
+    assert!(store.rotate_client_secret(&client.id, &TokenHash::of("newer"), None).await.expect("rotate"));
     let rotated = store.get_client(&client.id).await.expect("get").expect("client");
-    assert_eq!(rotated.secret_hash, "newer-hash");
+    assert_eq!(rotated.secret_hash, TokenHash::of("newer"));
     assert_eq!(rotated.previous_secret_hash, None);
     assert_eq!(rotated.previous_secret_expires_at, None);
 
-    assert!(!store.rotate_client_secret("chatgpt-missing", "x", None).await.expect("rotate missing"));
+    assert!(!store.rotate_client_secret(&ClientId::from("chatgpt-missing"), &TokenHash::of("x"), None).await.expect("rotate missing"));
 }
 
 /// Deleting a client revokes every grant of it at once (and its tokens, and its
@@ -39,9 +39,9 @@ pub async fn deleting_a_client_revokes_its_grants(store: &dyn Store) {
     let now = now();
     let client = new_client(store, now).await;
     let other = new_client(store, now).await;
-    let first = new_grant(store, &client, Uuid::new_v4(), now).await;
-    let second = new_grant(store, &client, Uuid::new_v4(), now).await;
-    let unrelated = new_grant(store, &other, Uuid::new_v4(), now).await;
+    let first = new_grant(store, &client, UserId::random(), now).await;
+    let second = new_grant(store, &client, UserId::random(), now).await;
+    let unrelated = new_grant(store, &other, UserId::random(), now).await;
     let token = new_token();
     store.create_refresh_token(&token, first.id, now + Duration::days(30)).await.expect("token");
     let code = AuthorizationCode {
@@ -78,5 +78,5 @@ pub async fn deleting_a_client_revokes_its_grants(store: &dyn Store) {
         CodeRedemption::NotFound
     );
     assert!(matches!(store.create_client(&client).await, Err(StoreError::Conflict(_))));
-    assert!(matches!(store.create_grant(&Grant { id: Uuid::new_v4(), ..first }).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.create_grant(&Grant { id: GrantId::random(), ..first }).await, Err(StoreError::NotFound(_))));
 }

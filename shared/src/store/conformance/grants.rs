@@ -3,23 +3,23 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use uuid::Uuid;
 
 use super::{grant_with_refresh_token, new_client, new_grant, new_token, now};
+use crate::ids::{ClientId, GrantId, TokenHash, UserId};
 use crate::store::{Rotation, Store, StoreError};
 
 /// A user's live grants list newest first with client names; revocation is per user.
 pub async fn grants_are_listed_and_revoked(store: &dyn Store) {
     let now = now();
     let client = new_client(store, now).await;
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::random();
     let older = new_grant(store, &client, user_id, now).await;
     let newer = new_grant(store, &client, user_id, now + Duration::seconds(1)).await;
-    let someone_elses = new_grant(store, &client, Uuid::new_v4(), now).await;
+    let someone_elses = new_grant(store, &client, UserId::random(), now).await;
     assert!(matches!(store.create_grant(&older).await, Err(StoreError::Conflict(_))));
 
     let listed = store.list_grants_for_user(user_id).await.expect("list");
-    let ids: Vec<Uuid> = listed.iter().map(|s| s.grant.id).collect();
+    let ids: Vec<GrantId> = listed.iter().map(|s| s.grant.id).collect();
     assert_eq!(ids, vec![newer.id, older.id]);
     assert!(listed.iter().all(|s| s.client_name == client.name));
     assert_eq!(listed[0].grant, newer);
@@ -34,11 +34,11 @@ pub async fn grants_are_listed_and_revoked(store: &dyn Store) {
     assert!(!store.revoke_grant_for_user(older.id, user_id, now).await.expect("again"));
     assert!(store.revoke_grant(newer.id, now).await.expect("revoke"));
     assert!(!store.revoke_grant(newer.id, now).await.expect("again"));
-    assert!(!store.revoke_grant(Uuid::new_v4(), now).await.expect("unknown"));
+    assert!(!store.revoke_grant(GrantId::random(), now).await.expect("unknown"));
     assert!(store.list_grants_for_user(user_id).await.expect("list").is_empty());
     let revoked = store.get_grant(older.id).await.expect("get").expect("grant");
     assert_eq!(revoked.revoked_at, Some(now));
-    assert_eq!(store.get_grant(Uuid::new_v4()).await.expect("get"), None);
+    assert_eq!(store.get_grant(GrantId::random()).await.expect("get"), None);
 }
 
 /// Using the current token retires it for a new one; the new one works in turn.
@@ -63,7 +63,7 @@ pub async fn refresh_tokens_rotate(store: &dyn Store) {
     );
     assert!(matches!(store.create_refresh_token(&third, grant.id, later).await, Err(StoreError::Conflict(_))));
     assert!(matches!(
-        store.create_refresh_token(&new_token(), Uuid::new_v4(), later).await,
+        store.create_refresh_token(&new_token(), GrantId::random(), later).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -117,7 +117,7 @@ pub async fn concurrent_refreshes_with_one_token_leave_one_usable_token(store: A
     let grace = Duration::seconds(30);
     let expiry = now + Duration::days(30);
     let (grant, token) = grant_with_refresh_token(store.as_ref(), now).await;
-    let new_hashes: Vec<String> = (0..8).map(|_| new_token()).collect();
+    let new_hashes: Vec<TokenHash> = (0..8).map(|_| new_token()).collect();
     let refreshes: Vec<_> = new_hashes
         .iter()
         .map(|new_hash| {
@@ -213,7 +213,7 @@ pub async fn expired_and_revoked_refresh_tokens_are_refused(store: &dyn Store) {
 pub async fn revoking_by_refresh_token_is_limited_to_its_client(store: &dyn Store) {
     let now = now();
     let (grant, token) = grant_with_refresh_token(store, now).await;
-    assert_eq!(store.revoke_grant_by_refresh_token(&token, "chatgpt-other", now).await.expect("other"), None);
+    assert_eq!(store.revoke_grant_by_refresh_token(&token, &ClientId::from("chatgpt-other"), now).await.expect("other"), None);
     assert!(store.get_grant(grant.id).await.expect("get").expect("grant").is_live());
     assert_eq!(
         store.revoke_grant_by_refresh_token(&token, &grant.client_id, now).await.expect("revoke"),

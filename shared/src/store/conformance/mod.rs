@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use uuid::Uuid;
 
 use super::{Grant, OAuthClient, Store};
+use crate::ids::{ClientId, GrantId, TokenHash, UserId};
 use crate::tokens;
 
 pub mod approvals;
@@ -159,7 +160,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 fn a_client(now: DateTime<Utc>) -> OAuthClient {
     OAuthClient {
-        id: format!("chatgpt-{}", Uuid::new_v4().simple()),
+        id: ClientId::from(format!("chatgpt-{}", Uuid::new_v4().simple())),
         name: "ChatGPT".to_string(),
         secret_hash: tokens::hash(&Uuid::new_v4().to_string()),
         previous_secret_hash: None,
@@ -176,9 +177,9 @@ async fn new_client(store: &dyn Store, now: DateTime<Utc>) -> OAuthClient {
     client
 }
 
-async fn new_grant(store: &dyn Store, client: &OAuthClient, user_id: Uuid, at: DateTime<Utc>) -> Grant {
+async fn new_grant(store: &dyn Store, client: &OAuthClient, user_id: UserId, at: DateTime<Utc>) -> Grant {
     let grant = Grant {
-        id: Uuid::new_v4(),
+        id: GrantId::random(),
         user_id,
         client_id: client.id.clone(),
         scopes: strings(&["wallet.read"]),
@@ -191,14 +192,14 @@ async fn new_grant(store: &dyn Store, client: &OAuthClient, user_id: Uuid, at: D
 }
 
 /// A live grant with one refresh token; returns the grant and the token's hash.
-async fn grant_with_refresh_token(store: &dyn Store, now: DateTime<Utc>) -> (Grant, String) {
+async fn grant_with_refresh_token(store: &dyn Store, now: DateTime<Utc>) -> (Grant, TokenHash) {
     let client = new_client(store, now).await;
-    let grant = new_grant(store, &client, Uuid::new_v4(), now).await;
+    let grant = new_grant(store, &client, UserId::random(), now).await;
     let token = tokens::hash(&Uuid::new_v4().to_string());
     store.create_refresh_token(&token, grant.id, now + Duration::days(30)).await.expect("create refresh token");
     (grant, token)
 }
 
-fn new_token() -> String {
+fn new_token() -> TokenHash {
     tokens::hash(&Uuid::new_v4().to_string())
 }

@@ -5,12 +5,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{new_client, new_grant, now, strings};
+use crate::ids::{GrantId, UserId};
 use crate::store::{LAST_USED_GRANULARITY, Profile, Store};
 
 /// A profile reads back as written, and upsert replaces it.
 pub async fn profiles_round_trip(store: &dyn Store) {
     let mut profile = Profile {
-        user_id: Uuid::new_v4(),
+        user_id: UserId::random(),
         email: Some("trader@example.com".to_string()),
         tier: "free".to_string(),
         channels: json!({"chatgpt": true}),
@@ -51,7 +52,7 @@ pub async fn action_context_reflects_grant_profile_and_tier(store: &dyn Store) {
     let client = new_client(store, now).await;
 
     // No profile: free tier, channel off.
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::random();
     let grant = new_grant(store, &client, user_id, now).await;
     let context = store.action_context(grant.id, user_id, now).await.expect("context").expect("some");
     assert!(context.grant_live);
@@ -101,8 +102,8 @@ pub async fn action_context_reflects_grant_profile_and_tier(store: &dyn Store) {
     assert!(context.allowed_tools.is_empty());
 
     // Another user's grant, or an unknown one, is not found.
-    assert_eq!(store.action_context(grant.id, Uuid::new_v4(), now).await.expect("context"), None);
-    assert_eq!(store.action_context(Uuid::new_v4(), user_id, now).await.expect("context"), None);
+    assert_eq!(store.action_context(grant.id, UserId::random(), now).await.expect("context"), None);
+    assert_eq!(store.action_context(GrantId::random(), user_id, now).await.expect("context"), None);
 
     // Revoked: still found, not live, and not touched any more, however stale.
     let later = stale + Duration::minutes(10);

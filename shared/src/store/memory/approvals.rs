@@ -4,9 +4,9 @@ use std::cmp::Reverse;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::{MemoryStore, State, StoredApproval};
+use crate::ids::{ApprovalId, UserId};
 use crate::store::approvals::outcome_columns;
 use crate::store::{
     ApprovalOutcome, ApprovalStatus, ApprovalStore, ClaimOutcome, StoreError, StoreResult, SwapApproval,
@@ -14,7 +14,7 @@ use crate::store::{
 
 impl State {
     /// Moves an approval out of pending, once; the rest of the race sees the winner.
-    fn decide_approval(&mut self, id: Uuid, user_id: Uuid, now: DateTime<Utc>, to: ApprovalStatus) -> ClaimOutcome {
+    fn decide_approval(&mut self, id: ApprovalId, user_id: UserId, now: DateTime<Utc>, to: ApprovalStatus) -> ClaimOutcome {
         let Some(stored) = self.approvals.get_mut(&id) else {
             return ClaimOutcome::NotFound;
         };
@@ -66,11 +66,11 @@ impl ApprovalStore for MemoryStore {
         Ok((approval.clone(), true))
     }
 
-    async fn get_approval(&self, id: Uuid, user_id: Uuid) -> StoreResult<Option<SwapApproval>> {
+    async fn get_approval(&self, id: ApprovalId, user_id: UserId) -> StoreResult<Option<SwapApproval>> {
         Ok(self.state()?.approvals.get(&id).map(|s| &s.approval).filter(|a| a.user_id == user_id).cloned())
     }
 
-    async fn list_pending_approvals(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<SwapApproval>> {
+    async fn list_pending_approvals(&self, user_id: UserId, now: DateTime<Utc>) -> StoreResult<Vec<SwapApproval>> {
         let state = self.state()?;
         let mut pending: Vec<SwapApproval> = state
             .approvals
@@ -83,15 +83,15 @@ impl ApprovalStore for MemoryStore {
         Ok(pending)
     }
 
-    async fn claim_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
+    async fn claim_approval(&self, id: ApprovalId, user_id: UserId, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
         Ok(self.state()?.decide_approval(id, user_id, now, ApprovalStatus::Executing))
     }
 
-    async fn reject_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
+    async fn reject_approval(&self, id: ApprovalId, user_id: UserId, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
         Ok(self.state()?.decide_approval(id, user_id, now, ApprovalStatus::Rejected))
     }
 
-    async fn finish_approval(&self, id: Uuid, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn finish_approval(&self, id: ApprovalId, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut state = self.state()?;
         let Some(stored) = state.approvals.get_mut(&id) else {
             return Ok(false);

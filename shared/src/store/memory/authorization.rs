@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{MemoryStore, StoredCode};
+use crate::ids::{GrantId, TokenHash, UserId};
 use crate::store::{
     AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeRedemption, StoreError, StoreResult,
 };
@@ -31,7 +32,7 @@ impl AuthorizationStore for MemoryStore {
         Ok(self.state()?.authorization_requests.get(&id).filter(|r| r.expires_at > now).cloned())
     }
 
-    async fn set_authorization_request_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn set_authorization_request_user(&self, id: Uuid, user_id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut state = self.state()?;
         match state.authorization_requests.get_mut(&id) {
             Some(request) if request.expires_at > now => {
@@ -67,7 +68,7 @@ impl AuthorizationStore for MemoryStore {
         Ok(())
     }
 
-    async fn redeem_authorization_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeRedemption> {
+    async fn redeem_authorization_code(&self, code_hash: &TokenHash, now: DateTime<Utc>) -> StoreResult<CodeRedemption> {
         let mut state = self.state()?;
         let Some(stored) = state.codes.get_mut(code_hash) else {
             return Ok(CodeRedemption::NotFound);
@@ -83,7 +84,7 @@ impl AuthorizationStore for MemoryStore {
         Ok(CodeRedemption::Redeemed(stored.code.clone()))
     }
 
-    async fn attach_grant_to_code(&self, code_hash: &str, grant_id: Uuid) -> StoreResult<bool> {
+    async fn attach_grant_to_code(&self, code_hash: &TokenHash, grant_id: GrantId) -> StoreResult<bool> {
         let mut state = self.state()?;
         Ok(match state.codes.get_mut(code_hash) {
             Some(stored) => {

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::MemoryStore;
+use crate::ids::{ClientId, TokenHash};
 use crate::store::{ClientStore, OAuthClient, StoreError, StoreResult};
 
 #[async_trait]
@@ -17,7 +18,7 @@ impl ClientStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_client(&self, id: &str) -> StoreResult<Option<OAuthClient>> {
+    async fn get_client(&self, id: &ClientId) -> StoreResult<Option<OAuthClient>> {
         Ok(self.state()?.live_client(id).cloned())
     }
 
@@ -35,34 +36,34 @@ impl ClientStore for MemoryStore {
 
     async fn rotate_client_secret(
         &self,
-        id: &str,
-        new_secret_hash: &str,
+        id: &ClientId,
+        new_secret_hash: &TokenHash,
         keep_previous_until: Option<DateTime<Utc>>,
     ) -> StoreResult<bool> {
         let mut state = self.state()?;
         let Some((client, None)) = state.clients.get_mut(id) else {
             return Ok(false);
         };
-        let old = std::mem::replace(&mut client.secret_hash, new_secret_hash.to_string());
+        let old = std::mem::replace(&mut client.secret_hash, new_secret_hash.clone());
         client.previous_secret_hash = keep_previous_until.map(|_| old);
         client.previous_secret_expires_at = keep_previous_until;
         Ok(true)
     }
 
-    async fn delete_client(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn delete_client(&self, id: &ClientId, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut state = self.state()?;
         let Some((_, deleted_at @ None)) = state.clients.get_mut(id) else {
             return Ok(false);
         };
         *deleted_at = Some(now);
         for grant in state.grants.values_mut() {
-            if grant.client_id == id && grant.revoked_at.is_none() {
+            if grant.client_id == *id && grant.revoked_at.is_none() {
                 grant.revoked_at = Some(now);
             }
         }
         // In-flight flows of a deleted client cannot finish.
-        state.authorization_requests.retain(|_, r| r.client_id != id);
-        state.codes.retain(|_, c| c.code.client_id != id);
+        state.authorization_requests.retain(|_, r| r.client_id != *id);
+        state.codes.retain(|_, c| c.code.client_id != *id);
         Ok(true)
     }
 }

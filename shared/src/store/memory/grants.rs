@@ -4,15 +4,15 @@ use std::cmp::Reverse;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::{MemoryStore, State, StoredRefreshToken};
+use crate::ids::{ClientId, GrantId, TokenHash, UserId};
 use crate::store::{Grant, GrantStore, GrantSummary, Rotation, StoreError, StoreResult};
 
 impl State {
     /// Revokes a live grant. Its refresh tokens die with it: a token is only honoured
     /// while its grant is live.
-    fn revoke_grant(&mut self, id: Uuid, now: DateTime<Utc>) -> bool {
+    fn revoke_grant(&mut self, id: GrantId, now: DateTime<Utc>) -> bool {
         match self.grants.get_mut(&id) {
             Some(grant) if grant.revoked_at.is_none() => {
                 grant.revoked_at = Some(now);
@@ -37,11 +37,11 @@ impl GrantStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_grant(&self, id: Uuid) -> StoreResult<Option<Grant>> {
+    async fn get_grant(&self, id: GrantId) -> StoreResult<Option<Grant>> {
         Ok(self.state()?.grants.get(&id).cloned())
     }
 
-    async fn list_grants_for_user(&self, user_id: Uuid) -> StoreResult<Vec<GrantSummary>> {
+    async fn list_grants_for_user(&self, user_id: UserId) -> StoreResult<Vec<GrantSummary>> {
         let state = self.state()?;
         let mut grants: Vec<GrantSummary> = state
             .grants
@@ -56,11 +56,11 @@ impl GrantStore for MemoryStore {
         Ok(grants)
     }
 
-    async fn revoke_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn revoke_grant(&self, id: GrantId, now: DateTime<Utc>) -> StoreResult<bool> {
         Ok(self.state()?.revoke_grant(id, now))
     }
 
-    async fn revoke_grant_for_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn revoke_grant_for_user(&self, id: GrantId, user_id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut state = self.state()?;
         if state.grants.get(&id).map(|g| g.user_id) != Some(user_id) {
             return Ok(false);
@@ -68,7 +68,7 @@ impl GrantStore for MemoryStore {
         Ok(state.revoke_grant(id, now))
     }
 
-    async fn touch_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn touch_grant(&self, id: GrantId, now: DateTime<Utc>) -> StoreResult<()> {
         if let Some(grant) = self.state()?.grants.get_mut(&id) {
             grant.last_used_at = Some(now);
         }
@@ -77,8 +77,8 @@ impl GrantStore for MemoryStore {
 
     async fn create_refresh_token(
         &self,
-        token_hash: &str,
-        grant_id: Uuid,
+        token_hash: &TokenHash,
+        grant_id: GrantId,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut state = self.state()?;
@@ -89,7 +89,7 @@ impl GrantStore for MemoryStore {
             return Err(StoreError::Conflict("refresh token"));
         }
         state.refresh_tokens.insert(
-            token_hash.to_string(),
+            token_hash.clone(),
             StoredRefreshToken { grant_id, expires_at, rotated_at: None, replaced_by: None },
         );
         Ok(())
@@ -97,8 +97,8 @@ impl GrantStore for MemoryStore {
 
     async fn rotate_refresh_token(
         &self,
-        presented_hash: &str,
-        new_hash: &str,
+        presented_hash: &TokenHash,
+        new_hash: &TokenHash,
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
         grace: chrono::Duration,
@@ -147,10 +147,10 @@ impl GrantStore for MemoryStore {
         if let Some(presented) = state.refresh_tokens.get_mut(presented_hash) {
             // Keep the first retirement time so retries cannot stretch the grace window.
             presented.rotated_at.get_or_insert(now);
-            presented.replaced_by = Some(new_hash.to_string());
+            presented.replaced_by = Some(new_hash.clone());
         }
         state.refresh_tokens.insert(
-            new_hash.to_string(),
+            new_hash.clone(),
             StoredRefreshToken { grant_id, expires_at: new_expires_at, rotated_at: None, replaced_by: None },
         );
         Ok(outcome)
@@ -158,15 +158,15 @@ impl GrantStore for MemoryStore {
 
     async fn revoke_grant_by_refresh_token(
         &self,
-        token_hash: &str,
-        client_id: &str,
+        token_hash: &TokenHash,
+        client_id: &ClientId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Uuid>> {
+    ) -> StoreResult<Option<GrantId>> {
         let mut state = self.state()?;
         let Some(grant_id) = state.refresh_tokens.get(token_hash).map(|t| t.grant_id) else {
             return Ok(None);
         };
-        if state.grants.get(&grant_id).map(|g| g.client_id.as_str()) != Some(client_id) {
+        if state.grants.get(&grant_id).map(|g| &g.client_id) != Some(client_id) {
             return Ok(None);
         }
         state.revoke_grant(grant_id, now);

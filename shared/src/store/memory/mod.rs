@@ -15,6 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::ids::{ApprovalId, ClientId, GrantId, TokenHash, UserId};
+
 use super::{
     AuthorizationCode, AuthorizationRequest, Grant, Health, Notification, OAuthClient, Profile, Receipt, StoreError,
     StoreResult, SwapApproval, VoiceHandoff,
@@ -37,16 +39,16 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    profiles: HashMap<Uuid, Profile>,
+    profiles: HashMap<UserId, Profile>,
     tier_tools: HashMap<String, Vec<String>>,
     /// Deleted clients stay (with their deletion time) so their ids are never reused.
-    clients: HashMap<String, (OAuthClient, Option<DateTime<Utc>>)>,
+    clients: HashMap<ClientId, (OAuthClient, Option<DateTime<Utc>>)>,
     authorization_requests: HashMap<Uuid, AuthorizationRequest>,
-    codes: HashMap<String, StoredCode>,
-    grants: HashMap<Uuid, Grant>,
-    refresh_tokens: HashMap<String, StoredRefreshToken>,
+    codes: HashMap<TokenHash, StoredCode>,
+    grants: HashMap<GrantId, Grant>,
+    refresh_tokens: HashMap<TokenHash, StoredRefreshToken>,
     receipts: HashMap<Uuid, Receipt>,
-    approvals: HashMap<Uuid, StoredApproval>,
+    approvals: HashMap<ApprovalId, StoredApproval>,
     notifications: HashMap<Uuid, Notification>,
     voice_handoffs: HashMap<Uuid, VoiceHandoff>,
 }
@@ -59,10 +61,10 @@ struct StoredCode {
 
 #[derive(Debug)]
 struct StoredRefreshToken {
-    grant_id: Uuid,
+    grant_id: GrantId,
     expires_at: DateTime<Utc>,
     rotated_at: Option<DateTime<Utc>>,
-    replaced_by: Option<String>,
+    replaced_by: Option<TokenHash>,
 }
 
 #[derive(Debug)]
@@ -113,7 +115,7 @@ fn default_tier_tools() -> [(&'static str, Vec<&'static str>); 2] {
 }
 
 impl State {
-    fn live_client(&self, id: &str) -> Option<&OAuthClient> {
+    fn live_client(&self, id: &ClientId) -> Option<&OAuthClient> {
         match self.clients.get(id) {
             Some((client, None)) => Some(client),
             _ => None,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::MemoryStore;
+use crate::ids::{UserId};
 use crate::store::{Notification, NotificationStore, StoreError, StoreResult, VoiceHandoff};
 
 #[async_trait]
@@ -20,7 +21,7 @@ impl NotificationStore for MemoryStore {
         Ok(())
     }
 
-    async fn list_notifications(&self, user_id: Uuid, limit: u32) -> StoreResult<Vec<Notification>> {
+    async fn list_notifications(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Notification>> {
         let state = self.state()?;
         let mut notifications: Vec<Notification> =
             state.notifications.values().filter(|n| n.user_id == user_id).cloned().collect();
@@ -41,7 +42,7 @@ impl NotificationStore for MemoryStore {
     async fn consume_voice_handoff(
         &self,
         id: Uuid,
-        user_id: Uuid,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<VoiceHandoff>> {
         let mut state = self.state()?;

@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::MemoryStore;
+use crate::ids::{GrantId, UserId};
 use crate::store::{ActionContext, Grant, LAST_USED_GRANULARITY, Profile, ProfileStore, StoreResult};
 
 /// The tier a user without a profile gets.
@@ -17,7 +17,7 @@ impl ProfileStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_profile(&self, user_id: Uuid) -> StoreResult<Option<Profile>> {
+    async fn get_profile(&self, user_id: UserId) -> StoreResult<Option<Profile>> {
         Ok(self.state()?.profiles.get(&user_id).cloned())
     }
 
@@ -32,8 +32,8 @@ impl ProfileStore for MemoryStore {
 
     async fn action_context(
         &self,
-        grant_id: Uuid,
-        user_id: Uuid,
+        grant_id: GrantId,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ActionContext>> {
         let mut state = self.state()?;

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::MemoryStore;
-use crate::store::{Durability, Receipt, ReceiptCursor, ReceiptStore, StoreError, StoreResult};
+use crate::ids::{UserId};
+use crate::store::{Durability, Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore, StoreError, StoreResult};
 
 #[async_trait]
 impl ReceiptStore for MemoryStore {
@@ -23,13 +24,13 @@ impl ReceiptStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_receipt(&self, id: Uuid, user_id: Uuid) -> StoreResult<Option<Receipt>> {
+    async fn get_receipt(&self, id: Uuid, user_id: UserId) -> StoreResult<Option<Receipt>> {
         Ok(self.state()?.receipts.get(&id).filter(|r| r.user_id == user_id).cloned())
     }
 
     async fn list_receipts(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         before: Option<ReceiptCursor>,
         limit: u32,
     ) -> StoreResult<Vec<Receipt>> {
@@ -46,11 +47,16 @@ impl ReceiptStore for MemoryStore {
         Ok(receipts)
     }
 
-    async fn update_receipt_status(&self, id: Uuid, status: &str, error_code: Option<&str>) -> StoreResult<bool> {
+    async fn update_receipt_status(
+        &self,
+        id: Uuid,
+        status: ReceiptStatus,
+        error_code: Option<&str>,
+    ) -> StoreResult<bool> {
         let mut state = self.state()?;
         Ok(match state.receipts.get_mut(&id) {
             Some(receipt) => {
-                receipt.status = status.to_string();
+                receipt.status = status;
                 receipt.error_code = error_code.map(str::to_string);
                 true
             }

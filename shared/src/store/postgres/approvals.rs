@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
-use uuid::Uuid;
 
 use super::{Param, PgStore, conflict_on_duplicate};
+use crate::ids::{ApprovalId, UserId};
 use crate::store::approvals::outcome_columns;
 use crate::store::{
     ApprovalOutcome, ApprovalStatus, ApprovalStore, ClaimOutcome, StoreError, StoreResult, SwapApproval,
@@ -112,7 +112,7 @@ impl ApprovalStore for PgStore {
         )))
     }
 
-    async fn get_approval(&self, id: Uuid, user_id: Uuid) -> StoreResult<Option<SwapApproval>> {
+    async fn get_approval(&self, id: ApprovalId, user_id: UserId) -> StoreResult<Option<SwapApproval>> {
         let sql = format!(
             "select {APPROVAL_COLUMNS} from connector_swap_approvals \
              where id = $1 and user_id = $2"
@@ -120,7 +120,7 @@ impl ApprovalStore for PgStore {
         self.query_opt(&sql, &[(&id, Type::UUID), (&user_id, Type::UUID)], approval_from_row).await
     }
 
-    async fn list_pending_approvals(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<SwapApproval>> {
+    async fn list_pending_approvals(&self, user_id: UserId, now: DateTime<Utc>) -> StoreResult<Vec<SwapApproval>> {
         let sql = format!(
             "select {APPROVAL_COLUMNS} from connector_swap_approvals \
              where user_id = $1 and status = 'pending_approval' and expires_at > $2 \
@@ -129,15 +129,15 @@ impl ApprovalStore for PgStore {
         self.query_all(&sql, &[(&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ)], approval_from_row).await
     }
 
-    async fn claim_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
+    async fn claim_approval(&self, id: ApprovalId, user_id: UserId, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
         self.decide_approval(id, user_id, now, ApprovalStatus::Executing).await
     }
 
-    async fn reject_approval(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
+    async fn reject_approval(&self, id: ApprovalId, user_id: UserId, now: DateTime<Utc>) -> StoreResult<ClaimOutcome> {
         self.decide_approval(id, user_id, now, ApprovalStatus::Rejected).await
     }
 
-    async fn finish_approval(&self, id: Uuid, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn finish_approval(&self, id: ApprovalId, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool> {
         let (status, result, error_code, receipt_id) = outcome_columns(outcome);
         let updated = self
             .execute(
@@ -163,8 +163,8 @@ impl PgStore {
     /// row lock makes every other UPDATE re-check `status = 'pending_approval'` and miss.
     async fn decide_approval(
         &self,
-        id: Uuid,
-        user_id: Uuid,
+        id: ApprovalId,
+        user_id: UserId,
         now: DateTime<Utc>,
         to: ApprovalStatus,
     ) -> StoreResult<ClaimOutcome> {

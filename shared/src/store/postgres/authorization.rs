@@ -8,6 +8,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Param, PgStore, conflict_on_duplicate};
+use crate::ids::{GrantId, TokenHash, UserId};
 use crate::store::{
     AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeRedemption, StoreError, StoreResult,
 };
@@ -91,7 +92,7 @@ impl AuthorizationStore for PgStore {
         self.query_opt(&sql, &[(&id, Type::UUID), (&now, Type::TIMESTAMPTZ)], request_from_row).await
     }
 
-    async fn set_authorization_request_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn set_authorization_request_user(&self, id: Uuid, user_id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
         let updated = self
             .execute(
                 "update connector_authorization_requests set user_id = $2 \
@@ -147,7 +148,7 @@ impl AuthorizationStore for PgStore {
         Ok(())
     }
 
-    async fn redeem_authorization_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeRedemption> {
+    async fn redeem_authorization_code(&self, code_hash: &TokenHash, now: DateTime<Utc>) -> StoreResult<CodeRedemption> {
         let client = self.conn().await?;
         // The WHERE clause is the single-use guarantee: of concurrent redeemers, the row
         // lock lets one update and the others re-check `used_at is null` and match nothing.
@@ -178,7 +179,7 @@ impl AuthorizationStore for PgStore {
         })
     }
 
-    async fn attach_grant_to_code(&self, code_hash: &str, grant_id: Uuid) -> StoreResult<bool> {
+    async fn attach_grant_to_code(&self, code_hash: &TokenHash, grant_id: GrantId) -> StoreResult<bool> {
         let updated = self
             .execute(
                 "update connector_authorization_codes set grant_id = $2 where code_hash = $1",

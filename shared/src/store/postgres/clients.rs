@@ -6,6 +6,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 
 use super::{PgStore, conflict_on_duplicate};
+use crate::ids::{ClientId, TokenHash};
 use crate::store::{ClientStore, OAuthClient, StoreResult};
 
 const CLIENT_COLUMNS: &str = "id, name, secret_hash, previous_secret_hash, \
@@ -49,7 +50,7 @@ impl ClientStore for PgStore {
         Ok(())
     }
 
-    async fn get_client(&self, id: &str) -> StoreResult<Option<OAuthClient>> {
+    async fn get_client(&self, id: &ClientId) -> StoreResult<Option<OAuthClient>> {
         let sql = format!(
             "select {CLIENT_COLUMNS} from connector_oauth_clients \
              where id = $1 and deleted_at is null"
@@ -67,8 +68,8 @@ impl ClientStore for PgStore {
 
     async fn rotate_client_secret(
         &self,
-        id: &str,
-        new_secret_hash: &str,
+        id: &ClientId,
+        new_secret_hash: &TokenHash,
         keep_previous_until: Option<DateTime<Utc>>,
     ) -> StoreResult<bool> {
         // On the right of SET, secret_hash is still the old value.
@@ -84,7 +85,7 @@ impl ClientStore for PgStore {
         Ok(updated == 1)
     }
 
-    async fn delete_client(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn delete_client(&self, id: &ClientId, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut client = self.conn().await?;
         let tx = client.transaction().await?;
         // Separate statements, not one CTE: each sees grants committed while it waited

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
-use uuid::Uuid;
 
 use super::{PgStore, conflict_on_duplicate};
+use crate::ids::{ClientId, GrantId, TokenHash, UserId};
 use crate::store::{Grant, GrantStore, GrantSummary, Rotation, StoreError, StoreResult};
 
 /// Grant columns qualified with the alias `g`, so they also work in joins.
@@ -28,8 +28,8 @@ fn grant_from_row(row: &Row) -> StoreResult<Grant> {
 /// One step of [`GrantStore::rotate_refresh_token`], run inside its transaction.
 async fn rotate_in(
     tx: &tokio_postgres::Transaction<'_>,
-    presented_hash: &str,
-    new_hash: &str,
+    presented_hash: &TokenHash,
+    new_hash: &TokenHash,
     new_expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
     grace: chrono::Duration,
@@ -61,7 +61,7 @@ async fn rotate_in(
     };
     let expires_at: DateTime<Utc> = token.try_get("expires_at")?;
     let rotated_at: Option<DateTime<Utc>> = token.try_get("rotated_at")?;
-    let successor: Option<String> = token.try_get("replaced_by")?;
+    let successor: Option<TokenHash> = token.try_get("replaced_by")?;
     if expires_at <= now {
         return Ok(Rotation::Expired);
     }
@@ -154,12 +154,12 @@ impl GrantStore for PgStore {
         Ok(())
     }
 
-    async fn get_grant(&self, id: Uuid) -> StoreResult<Option<Grant>> {
+    async fn get_grant(&self, id: GrantId) -> StoreResult<Option<Grant>> {
         let sql = format!("select {GRANT_COLUMNS} from connector_grants g where g.id = $1");
         self.query_opt(&sql, &[(&id, Type::UUID)], grant_from_row).await
     }
 
-    async fn list_grants_for_user(&self, user_id: Uuid) -> StoreResult<Vec<GrantSummary>> {
+    async fn list_grants_for_user(&self, user_id: UserId) -> StoreResult<Vec<GrantSummary>> {
         let sql = format!(
             "select {GRANT_COLUMNS}, c.name as client_name from connector_grants g \
              join connector_oauth_clients c on c.id = g.client_id and c.deleted_at is null \
@@ -172,7 +172,7 @@ impl GrantStore for PgStore {
         .await
     }
 
-    async fn revoke_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn revoke_grant(&self, id: GrantId, now: DateTime<Utc>) -> StoreResult<bool> {
         let updated = self
             .execute(
                 "update connector_grants set revoked_at = $2 \
@@ -183,7 +183,7 @@ impl GrantStore for PgStore {
         Ok(updated == 1)
     }
 
-    async fn revoke_grant_for_user(&self, id: Uuid, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn revoke_grant_for_user(&self, id: GrantId, user_id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
         let updated = self
             .execute(
                 "update connector_grants set revoked_at = $3 \
@@ -194,7 +194,7 @@ impl GrantStore for PgStore {
         Ok(updated == 1)
     }
 
-    async fn touch_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn touch_grant(&self, id: GrantId, now: DateTime<Utc>) -> StoreResult<()> {
         self.execute(
             "update connector_grants set last_used_at = $2 where id = $1",
             &[(&id, Type::UUID), (&now, Type::TIMESTAMPTZ)],
@@ -205,8 +205,8 @@ impl GrantStore for PgStore {
 
     async fn create_refresh_token(
         &self,
-        token_hash: &str,
-        grant_id: Uuid,
+        token_hash: &TokenHash,
+        grant_id: GrantId,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
         self.execute_or(
@@ -224,8 +224,8 @@ impl GrantStore for PgStore {
 
     async fn rotate_refresh_token(
         &self,
-        presented_hash: &str,
-        new_hash: &str,
+        presented_hash: &TokenHash,
+        new_hash: &TokenHash,
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
         grace: chrono::Duration,
@@ -240,10 +240,10 @@ impl GrantStore for PgStore {
 
     async fn revoke_grant_by_refresh_token(
         &self,
-        token_hash: &str,
-        client_id: &str,
+        token_hash: &TokenHash,
+        client_id: &ClientId,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Uuid>> {
+    ) -> StoreResult<Option<GrantId>> {
         // RFC 7009 §2.2: revoking an already revoked token is a success, so report the
         // grant even when it was revoked before.
         self.query_opt(

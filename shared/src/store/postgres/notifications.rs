@@ -8,6 +8,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{PgStore, conflict_on_duplicate};
+use crate::ids::{UserId};
 use crate::store::{Notification, NotificationStore, StoreResult, VoiceHandoff};
 
 const NOTIFICATION_COLUMNS: &str = "id, user_id, kind, title, body, created_at, read_at";
@@ -62,7 +63,7 @@ impl NotificationStore for PgStore {
         Ok(())
     }
 
-    async fn list_notifications(&self, user_id: Uuid, limit: u32) -> StoreResult<Vec<Notification>> {
+    async fn list_notifications(&self, user_id: UserId, limit: u32) -> StoreResult<Vec<Notification>> {
         let sql = format!(
             "select {NOTIFICATION_COLUMNS} from connector_notifications where user_id = $1 \
              order by created_at desc, id desc limit $2"
@@ -95,7 +96,7 @@ impl NotificationStore for PgStore {
     async fn consume_voice_handoff(
         &self,
         id: Uuid,
-        user_id: Uuid,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<VoiceHandoff>> {
         let sql = format!(

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
-use uuid::Uuid;
 
 use super::PgStore;
+use crate::ids::{GrantId, UserId};
 use crate::store::{ActionContext, LAST_USED_GRANULARITY, Profile, ProfileStore, StoreResult};
 
 // Column lists, in the order the row readers expect them.
@@ -42,7 +42,7 @@ impl ProfileStore for PgStore {
         Ok(())
     }
 
-    async fn get_profile(&self, user_id: Uuid) -> StoreResult<Option<Profile>> {
+    async fn get_profile(&self, user_id: UserId) -> StoreResult<Option<Profile>> {
         let sql = format!("select {PROFILE_COLUMNS} from profiles where id = $1");
         self.query_opt(&sql, &[(&user_id, Type::UUID)], profile_from_row).await
     }
@@ -68,8 +68,8 @@ impl ProfileStore for PgStore {
 
     async fn action_context(
         &self,
-        grant_id: Uuid,
-        user_id: Uuid,
+        grant_id: GrantId,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ActionContext>> {
         // One statement, one round trip on every action: a PL/pgSQL function (migration

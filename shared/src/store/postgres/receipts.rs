@@ -1,6 +1,7 @@
 //! [`ReceiptStore`] on Postgres: `connector_receipts`, inserted through the batch
 //! function of migration 0004.
 
+use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -8,12 +9,14 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{PgStore, conflict_on_duplicate, rows};
-use crate::store::{Durability, Receipt, ReceiptCursor, ReceiptStore, StoreResult};
+use crate::ids::{ApprovalId, UserId};
+use crate::store::{Durability, Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore, StoreResult};
 
 const RECEIPT_COLUMNS: &str = "id, user_id, client_id, action, mcp_tool, args_digest, status, \
     error_code, upstream_latency_ms, request_id, approval_id, created_at";
 
 fn receipt_from_row(row: &Row) -> StoreResult<Receipt> {
+    let status: String = row.try_get("status")?;
     Ok(Receipt {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -21,7 +24,7 @@ fn receipt_from_row(row: &Row) -> StoreResult<Receipt> {
         action: row.try_get("action")?,
         mcp_tool: row.try_get("mcp_tool")?,
         args_digest: row.try_get("args_digest")?,
-        status: row.try_get("status")?,
+        status: ReceiptStatus::parse(&status).ok_or_else(|| anyhow!("unknown receipt status {status:?}"))?,
         error_code: row.try_get("error_code")?,
         upstream_latency_ms: row.try_get("upstream_latency_ms")?,
         request_id: row.try_get("request_id")?,
@@ -40,7 +43,7 @@ impl ReceiptStore for PgStore {
         // 0004, whose plan the server keeps): one round trip, and all or nothing. Relaxed
         // turns synchronous_commit off for this statement's own transaction only.
         let ids: Vec<Uuid> = receipts.iter().map(|r| r.id).collect();
-        let user_ids: Vec<Uuid> = receipts.iter().map(|r| r.user_id).collect();
+        let user_ids: Vec<UserId> = receipts.iter().map(|r| r.user_id).collect();
         let client_ids: Vec<&str> = receipts.iter().map(|r| r.client_id.as_str()).collect();
         let actions: Vec<&str> = receipts.iter().map(|r| r.action.as_str()).collect();
         let tools: Vec<Option<&str>> = receipts.iter().map(|r| r.mcp_tool.as_deref()).collect();
@@ -49,7 +52,7 @@ impl ReceiptStore for PgStore {
         let error_codes: Vec<Option<&str>> = receipts.iter().map(|r| r.error_code.as_deref()).collect();
         let latencies: Vec<Option<i64>> = receipts.iter().map(|r| r.upstream_latency_ms).collect();
         let request_ids: Vec<&str> = receipts.iter().map(|r| r.request_id.as_str()).collect();
-        let approval_ids: Vec<Option<Uuid>> = receipts.iter().map(|r| r.approval_id).collect();
+        let approval_ids: Vec<Option<ApprovalId>> = receipts.iter().map(|r| r.approval_id).collect();
         let created: Vec<DateTime<Utc>> = receipts.iter().map(|r| r.created_at).collect();
         let relaxed = durability == Durability::Relaxed;
         self.execute_or(
@@ -75,14 +78,14 @@ impl ReceiptStore for PgStore {
         Ok(())
     }
 
-    async fn get_receipt(&self, id: Uuid, user_id: Uuid) -> StoreResult<Option<Receipt>> {
+    async fn get_receipt(&self, id: Uuid, user_id: UserId) -> StoreResult<Option<Receipt>> {
         let sql = format!("select {RECEIPT_COLUMNS} from connector_receipts where id = $1 and user_id = $2");
         self.query_opt(&sql, &[(&id, Type::UUID), (&user_id, Type::UUID)], receipt_from_row).await
     }
 
     async fn list_receipts(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         before: Option<ReceiptCursor>,
         limit: u32,
     ) -> StoreResult<Vec<Receipt>> {
@@ -119,11 +122,16 @@ impl ReceiptStore for PgStore {
         rows(found, receipt_from_row)
     }
 
-    async fn update_receipt_status(&self, id: Uuid, status: &str, error_code: Option<&str>) -> StoreResult<bool> {
+    async fn update_receipt_status(
+        &self,
+        id: Uuid,
+        status: ReceiptStatus,
+        error_code: Option<&str>,
+    ) -> StoreResult<bool> {
         let updated = self
             .execute(
                 "update connector_receipts set status = $2, error_code = $3 where id = $1",
-                &[(&id, Type::UUID), (&status, Type::TEXT), (&error_code, Type::TEXT)],
+                &[(&id, Type::UUID), (&status.as_str(), Type::TEXT), (&error_code, Type::TEXT)],
             )
             .await?;
         Ok(updated == 1)
