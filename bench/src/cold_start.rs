@@ -54,6 +54,45 @@ pub async fn cold_starts(bench: &Bench<'_>, sandbox: &Host, report: &mut Report)
         report.cold.push(cell);
     }
 
+    // Reading the configuration from Secrets Manager (moto on loopback, signature-verifying)
+    // instead of the environment: the AWS SDK's client, one signed GetSecretValue, then the
+    // same Postgres connection and `select 1`. With a baseline build, the same cells for it.
+    match secrets_manager_env(&env).await {
+        Ok((moto, secret_env)) => {
+            let mut binaries = vec![("healthz".to_owned(), bench.options.bin_dir.join("healthz"))];
+            if let Some(baseline) = &bench.options.baseline_bin_dir {
+                let label = &bench.options.baseline_label;
+                binaries.push((format!("healthz ({label})"), baseline.join("healthz")));
+            }
+            for (name, binary) in binaries {
+                if !binary.exists() {
+                    report.notes.push(format!("{} is missing: no cold start for {name}", binary.display()));
+                    continue;
+                }
+                for (how, env, cell_name) in [
+                    ("settings from the environment", &env, name.clone()),
+                    ("secrets from Secrets Manager (moto), spawn → first invocation response", &secret_env, format!("{name}, Secrets Manager")),
+                ] {
+                    // The current build's env-configured healthz is measured above.
+                    if how.starts_with("settings") && name == "healthz" {
+                        continue;
+                    }
+                    let samples = cold_series(&binary, env, &healthz_event, 10).await?;
+                    let how = if how.starts_with("settings") {
+                        "Lambda Runtime API emulation, spawn → first invocation response"
+                    } else {
+                        how
+                    };
+                    let cell = ColdCell::new(cell_name, how, &samples);
+                    println!("  {:<40} first response {:>6.1} ms (median of 10)", cell.name, cell.first_ms);
+                    report.cold.push(cell);
+                }
+            }
+            drop(moto);
+        }
+        Err(error) => report.notes.push(format!("no Secrets Manager cold start (moto): {error:#}")),
+    }
+
     // RSS of a function binary under load: resolve-token, invocations back to back.
     let binary = bench.options.bin_dir.join("resolve-token");
     if binary.exists() {
@@ -100,6 +139,62 @@ pub async fn cold_starts(bench: &Bench<'_>, sandbox: &Host, report: &mut Report)
         report.notes.push(format!("{} is missing: no cold start for connector serve", connector.display()));
     }
     Ok(())
+}
+
+/// `runs` cold starts of `binary` answering `event` (after one unmeasured start, for the
+/// page cache).
+async fn cold_series(
+    binary: &Path,
+    env: &[(String, String)],
+    event: &serde_json::Value,
+    runs: usize,
+) -> anyhow::Result<Vec<ColdStart>> {
+    let mut samples = Vec::with_capacity(runs);
+    for run in 0..=runs {
+        let mut started = LambdaFunction::start_with(binary, env, event.clone()).await?;
+        let (response, cold) = started.first_response().await?;
+        if response["statusCode"] != 200 {
+            bail!("{}: the first invocation answered {response}", binary.display());
+        }
+        if run > 0 {
+            samples.push(cold);
+        }
+    }
+    Ok(samples)
+}
+
+/// moto with the connector's secret in it, and a function's environment that reads its
+/// secrets from there (only non-secret settings in the environment, as deployed).
+async fn secrets_manager_env(
+    env: &[(String, String)],
+) -> anyhow::Result<(testkit::moto::Moto, Vec<(String, String)>)> {
+    let which = std::process::Command::new("moto_server").arg("--help").output();
+    if !which.is_ok_and(|o| o.status.success()) {
+        bail!("moto_server is not on PATH (scripts/test installs it into .venv)");
+    }
+    let moto = testkit::moto::Moto::start().await;
+    let secret_names = shared::secrets::SECRET_NAMES;
+    let secret: serde_json::Map<String, serde_json::Value> = env
+        .iter()
+        .filter(|(name, value)| secret_names.contains(&name.as_str()) && !value.is_empty())
+        .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
+        .collect();
+    let name = format!("dexter/connector/bench-{}", uuid::Uuid::new_v4().simple());
+    let made = moto.provision(&name, &serde_json::Value::Object(secret).to_string()).await;
+    let mut secret_env: Vec<(String, String)> =
+        env.iter().filter(|(name, _)| !secret_names.contains(&name.as_str())).cloned().collect();
+    secret_env.retain(|(name, _)| name != "CONNECTOR_SECRET_ARN");
+    secret_env.push(("CONNECTOR_SECRET_ARN".into(), made.secret_arn.clone()));
+    secret_env.extend(moto.env(&made.access_key_id, &made.secret_access_key));
+    Ok((moto, secret_env))
+}
+
+/// The baseline build's binaries, for the size table.
+pub fn baseline_sizes(dir: &Path, label: &str) -> Vec<BinarySize> {
+    ["healthz", "resolve-token"]
+        .into_iter()
+        .filter_map(|name| BinarySize::of(name, &dir.join(name), format!("baseline: {label}")))
+        .collect()
 }
 
 /// Spawns `connector serve --port 0` (in-memory store, in-process sandbox) and returns

@@ -84,12 +84,18 @@ pub struct Options {
     /// connector is profiled under callgrind for `profile_requests` actions.
     pub profile_exe: Option<PathBuf>,
     pub profile_requests: usize,
+    /// Release binaries (`healthz`, `resolve-token`) built at another commit: their cold
+    /// starts and sizes are measured in the same run, beside this build's.
+    pub baseline_bin_dir: Option<PathBuf>,
+    /// What the baseline is, for the report (e.g. `1dab74a, before aws-sdk-secretsmanager`).
+    pub baseline_label: String,
 }
 
 impl Options {
     const USAGE: &'static str = "usage: connector-bench [run] [--out BENCHMARKS.md] [--bin-dir target/release] \
                                  [--mcpo .venv/bin/mcpo] [--seconds 3] [--rounds 4] [--command TEXT] \
-                                 [--profile-exe target/profiling/connector-bench] [--profile-requests 300]\n       \
+                                 [--profile-exe target/profiling/connector-bench] [--profile-requests 300] \
+                                 [--baseline-bin-dir DIR --baseline-label TEXT]\n       \
                                  connector-bench host connector|sandbox   (internal: the processes under test)";
 
     fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -102,6 +108,8 @@ impl Options {
             command: "scripts/bench".into(),
             profile_exe: None,
             profile_requests: 300,
+            baseline_bin_dir: None,
+            baseline_label: "baseline".into(),
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -114,6 +122,8 @@ impl Options {
                 "--rounds" => options.rounds = value()?.parse().context("--rounds")?,
                 "--command" => options.command = value()?,
                 "--profile-exe" => options.profile_exe = Some(value()?.into()),
+                "--baseline-bin-dir" => options.baseline_bin_dir = Some(value()?.into()),
+                "--baseline-label" => options.baseline_label = value()?,
                 "--profile-requests" => {
                     options.profile_requests = value()?.parse().context("--profile-requests")?;
                 }
@@ -275,6 +285,9 @@ async fn run_on(options: Options, db: &TestDatabase, machine: Machine, started: 
     }
     drop(sandbox);
     report.binaries = cold_start::binary_sizes(&bench.options.bin_dir);
+    if let Some(baseline) = &bench.options.baseline_bin_dir {
+        report.binaries.extend(cold_start::baseline_sizes(baseline, &bench.options.baseline_label));
+    }
 
     report.duration = started.elapsed();
     report.date = chrono::Utc::now();

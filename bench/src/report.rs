@@ -76,7 +76,7 @@ pub struct OAuthCell {
 }
 
 pub struct ColdCell {
-    pub name: &'static str,
+    pub name: String,
     pub how: &'static str,
     pub runs: usize,
     pub init_ms: f64,
@@ -86,11 +86,11 @@ pub struct ColdCell {
 }
 
 impl ColdCell {
-    pub fn new(name: &'static str, how: &'static str, samples: &[ColdStart]) -> ColdCell {
+    pub fn new(name: impl Into<String>, how: &'static str, samples: &[ColdStart]) -> ColdCell {
         let init: Vec<Duration> = samples.iter().map(|s| s.init).collect();
         let first: Vec<Duration> = samples.iter().map(|s| s.first_response).collect();
         ColdCell {
-            name,
+            name: name.into(),
             how,
             runs: samples.len(),
             init_ms: stats::median_ms(&init),
@@ -113,12 +113,12 @@ pub struct BinarySize {
     pub name: String,
     pub bytes: u64,
     pub arch: &'static str,
-    pub source: &'static str,
+    pub source: String,
     pub stripped: bool,
 }
 
 impl BinarySize {
-    pub fn of(name: &str, path: &Path, source: &'static str) -> Option<BinarySize> {
+    pub fn of(name: &str, path: &Path, source: impl Into<String>) -> Option<BinarySize> {
         let bytes = std::fs::read(path).ok()?;
         if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
             return None;
@@ -130,7 +130,7 @@ impl BinarySize {
         };
         // A stripped ELF has no .symtab: look for the section name in the string table.
         let stripped = !bytes.windows(8).any(|w| w == b".symtab\0");
-        Some(BinarySize { name: name.to_owned(), bytes: bytes.len() as u64, arch, source, stripped })
+        Some(BinarySize { name: name.to_owned(), bytes: bytes.len() as u64, arch, source: source.into(), stripped })
     }
 
     pub fn mb(&self) -> f64 {

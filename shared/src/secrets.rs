@@ -137,8 +137,8 @@ pub async fn fetch(secret_id: &str) -> Result<SecretValues, SecretsError> {
 
 /// Reads the secret with the given settings: one `GetSecretValue` through the AWS SDK.
 /// Throttling, server errors and network failures are retried twice (the SDK's standard
-/// retry mode with three attempts: a cold start should survive a blip), within a 5 s
-/// budget.
+/// retry mode with three attempts: a cold start should survive a blip), each attempt
+/// within 5 s.
 pub async fn fetch_with(aws: &AwsSettings, secret_id: &str) -> Result<SecretValues, SecretsError> {
     let output = client(aws)
         .get_secret_value()
@@ -175,7 +175,8 @@ fn client(aws: &AwsSettings) -> sm::Client {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(16))
                 .build(),
         );
     if let Some(endpoint) = &aws.endpoint {
