@@ -263,14 +263,25 @@ impl Report {
                 met: Some(cold.first_ms <= 20.0),
             });
         }
+        // What Lambda runs is the arm64 build: it carries the target (≤ 7 MB, with the AWS
+        // SDK for Secrets Manager); x86_64 is listed for reference. Baseline builds only
+        // compare.
         for arch in ["arm64", "x86_64"] {
-            let functions: Vec<&BinarySize> =
-                self.binaries.iter().filter(|b| b.arch == arch && b.name != "connector").collect();
+            let functions: Vec<&BinarySize> = self
+                .binaries
+                .iter()
+                .filter(|b| b.arch == arch && b.name != "connector" && !b.source.starts_with("baseline"))
+                .collect();
             if let Some(largest) = functions.iter().max_by_key(|b| b.bytes) {
+                let deployed = arch == "arm64";
                 rows.push(TargetRow {
-                    target: format!("≤ 6 MB per stripped function binary ({arch}, {} measured)", functions.len()),
+                    target: if deployed {
+                        format!("≤ 7 MB per stripped function binary (arm64, {} measured)", functions.len())
+                    } else {
+                        format!("function binary size, x86_64 ({} measured; not deployed, no target)", functions.len())
+                    },
                     measured: format!("largest {:.2} MB ({})", largest.mb(), largest.name),
-                    met: Some(largest.mb() <= 6.0 && functions.iter().all(|b| b.stripped)),
+                    met: deployed.then(|| largest.mb() <= 7.0 && functions.iter().all(|b| b.stripped)),
                 });
             }
         }
