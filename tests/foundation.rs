@@ -96,6 +96,16 @@ async fn each_function_binary_answers_exactly_like_connector_serve() {
             }
             compared += 1;
         }
+        // And nothing else: a route of another function is no route here.
+        let other = shared::routes::functions()
+            .find(|f| f.name() != name)
+            .and_then(|f| f.routes().into_iter().next())
+            .expect("there is more than one function");
+        let (method, route) = other;
+        let path = concrete(&route);
+        let response = lambda.invoke(gateway_event(&method, &path, &route, "ParityOther=")).await;
+        assert_eq!(response["statusCode"], 404, "{name} answers {method} {route}: {response}");
+        assert_eq!(body_of(&response)["message"], "no route for this path", "{name}: {method} {route}");
     }
     let all_routes: usize = shared::routes::functions().map(|f| f.routes().len()).sum();
     assert_eq!(compared, all_routes);
