@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use shared::config::{Config, Mode};
 use shared::keys::SigningKeys;
 use shared::secrets::{AwsSettings, fetch_with};
-use shared::store::memory::MemoryStore;
 use shared::store::Notification;
+use shared::store::memory::MemoryStore;
 use shared::store::prelude::*;
 use testkit::db::TestDatabase;
 use testkit::lambda::{GatewayEvent, LambdaFunction};
@@ -366,7 +366,10 @@ async fn bad_input_gets_a_json_error_with_the_request_id_and_stores_nothing() {
         assert_eq!(body["request_id"], header_id.as_str(), "{what}");
         assert_eq!(uuid::Uuid::parse_str(&header_id).map(|u| u.get_version_num()), Ok(4), "{what}");
     }
-    assert!(store.list_notifications(shared::UserId::from(uuid::Uuid::nil()), 10).await.unwrap().is_empty(), "bad input stored something");
+    assert!(
+        store.list_notifications(shared::UserId::from(uuid::Uuid::nil()), 10).await.unwrap().is_empty(),
+        "bad input stored something"
+    );
 
     let (status, _, _) = call(&app, post_json("{\"ok\":true}", Some("application/json"))).await;
     assert_eq!(status, StatusCode::CREATED, "a good request still works");
@@ -388,7 +391,8 @@ async fn a_panicking_handler_becomes_a_500_and_the_process_keeps_serving() {
 }
 
 /// What every `functions/<name>/src/main.rs` is, word for word.
-const FUNCTION_MAIN: &str = "//! A Lambda function of the Dexter ChatGPT connector: the one `shared::routes` names after
+const FUNCTION_MAIN: &str =
+    "//! A Lambda function of the Dexter ChatGPT connector: the one `shared::routes` names after
 //! this crate. Every crate in functions/ has this same file.
 
 fn main() -> Result<(), shared::lambda::Error> {

@@ -60,7 +60,8 @@ fn the_migration_list_names_exactly_the_sql_files() {
     let listed: Vec<String> = shared::store::migrate::MIGRATIONS.iter().map(|m| m.name.to_owned()).collect();
     assert_eq!(listed, files, "shared::store::migrate::MIGRATIONS and migrations/*.sql differ");
     for migration in shared::store::migrate::MIGRATIONS {
-        let on_disk = std::fs::read_to_string(root().join("migrations").join(format!("{}.sql", migration.name))).unwrap();
+        let on_disk =
+            std::fs::read_to_string(root().join("migrations").join(format!("{}.sql", migration.name))).unwrap();
         assert_eq!(migration.sql, on_disk, "{} is not the file compiled in", migration.name);
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sandbox_mcp::{Sandbox, SandboxOptions, data};
 use serde_json::{Value, json};
-use shared::mcp::token::{self, MAX_BEARER_LEN};
 use shared::UserId;
+use shared::mcp::token::{self, MAX_BEARER_LEN};
 use shared::mcp::{McpCaller, McpClient, McpError};
 
 const SECRET: &str = "test-mcp-secret-test-mcp-secret-0123";

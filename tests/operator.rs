@@ -422,7 +422,8 @@ async fn the_cli_creates_lists_rotates_and_deletes_clients_in_the_database() {
         .unwrap_or_else(|| panic!("a secret in {stdout}"))
         .to_owned();
     let store = PgStore::connect(db.url(), false).expect("pool builds");
-    let stored = store.get_client(&ClientId::from("chatgpt-cli-test")).await.unwrap().expect("the CLI stored the client");
+    let stored =
+        store.get_client(&ClientId::from("chatgpt-cli-test")).await.unwrap().expect("the CLI stored the client");
     assert!(secret_matches(&stored, &secret, Utc::now()));
     assert_eq!(stored.redirect_uris, [CHATGPT_CALLBACK, OPENAI_CALLBACK]);
 

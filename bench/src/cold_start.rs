@@ -71,7 +71,11 @@ pub async fn cold_starts(bench: &Bench<'_>, sandbox: &Host, report: &mut Report)
                 }
                 for (how, env, cell_name) in [
                     ("settings from the environment", &env, name.clone()),
-                    ("secrets from Secrets Manager (moto), spawn → first invocation response", &secret_env, format!("{name}, Secrets Manager")),
+                    (
+                        "secrets from Secrets Manager (moto), spawn → first invocation response",
+                        &secret_env,
+                        format!("{name}, Secrets Manager"),
+                    ),
                 ] {
                     // The current build's env-configured healthz is measured above.
                     if how.starts_with("settings") && name == "healthz" {
@@ -165,9 +169,7 @@ async fn cold_series(
 
 /// moto with the connector's secret in it, and a function's environment that reads its
 /// secrets from there (only non-secret settings in the environment, as deployed).
-async fn secrets_manager_env(
-    env: &[(String, String)],
-) -> anyhow::Result<(testkit::moto::Moto, Vec<(String, String)>)> {
+async fn secrets_manager_env(env: &[(String, String)]) -> anyhow::Result<(testkit::moto::Moto, Vec<(String, String)>)> {
     let which = std::process::Command::new("moto_server").arg("--help").output();
     if !which.is_ok_and(|o| o.status.success()) {
         bail!("moto_server is not on PATH (scripts/test installs it into .venv)");

@@ -5,8 +5,8 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use shared::operator::clients::{self, ClientView, NewClient};
 use shared::ids::ClientId;
+use shared::operator::clients::{self, ClientView, NewClient};
 use shared::store::PgStore;
 
 /// The `connector clients` subcommands.

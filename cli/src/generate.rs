@@ -9,7 +9,8 @@ use shared::deploy;
 
 /// Each generated file: its path from the workspace root and its new text.
 fn generated(root: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
-    let openapi = serde_json::to_string_pretty(&shared::openapi::document(shared::openapi::CHECKED_IN_BASE_URL))? + "\n";
+    let openapi =
+        serde_json::to_string_pretty(&shared::openapi::document(shared::openapi::CHECKED_IN_BASE_URL))? + "\n";
     let mut files = vec![(root.join("openapi/openapi.json"), openapi)];
     for (file, region) in [("template.yaml", deploy::template_functions()), ("Cargo.toml", deploy::watch_router())] {
         let path = root.join(file);

@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::ids::{ApprovalId, ClientId, GrantId, UserId};
 use crate::mcp::McpCaller;
 use crate::receipts::args_digest;
 use crate::state::AppState;
-use crate::ids::{ApprovalId, ClientId, GrantId, UserId};
 use crate::store::{ApprovalOutcome, ApprovalStatus, ClaimOutcome, Notification, Receipt, ReceiptStatus, SwapApproval};
 
 /// How long the user has to approve a requested swap in Dexter.
@@ -56,8 +56,7 @@ pub async fn request(
             },
             now,
         )
-        .await
-        ?;
+        .await?;
     if created {
         state
             .store
@@ -70,8 +69,7 @@ pub async fn request(
                 created_at: now,
                 read_at: None,
             })
-            .await
-            ?;
+            .await?;
     }
     Ok(approval)
 }
@@ -86,7 +84,12 @@ pub async fn reject(state: &AppState, id: ApprovalId, user_id: UserId) -> Result
 }
 
 /// The user said yes: claims the approval and runs the swap, once.
-pub async fn approve(state: &AppState, id: ApprovalId, user_id: UserId, request_id: &str) -> Result<SwapApproval, ApiError> {
+pub async fn approve(
+    state: &AppState,
+    id: ApprovalId,
+    user_id: UserId,
+    request_id: &str,
+) -> Result<SwapApproval, ApiError> {
     let approval = match state.store.claim_approval(id, user_id, Utc::now()).await? {
         ClaimOutcome::Won(approval) => approval,
         // A retry or a concurrent approve: the swap ran (or is running) once already.
@@ -119,8 +122,7 @@ async fn execute(state: &AppState, approval: &SwapApproval, request_id: &str) ->
     let now = Utc::now();
     let tool = state.config.mcp.tools.published("solana_swap_execute").to_owned();
     // The ChatGPT link must still be live and the tier must still allow the tool.
-    let context =
-        state.store.action_context(approval.grant_id, approval.user_id, now).await?;
+    let context = state.store.action_context(approval.grant_id, approval.user_id, now).await?;
     let refusal = match &context {
         None => Some("grant_revoked"),
         Some(c) if !c.grant_live => Some("grant_revoked"),
@@ -179,8 +181,7 @@ async fn execute(state: &AppState, approval: &SwapApproval, request_id: &str) ->
             created_at: Utc::now(),
             read_at: None,
         })
-        .await
-        ?;
+        .await?;
     let finished = state.store.get_approval(approval.id, approval.user_id).await?;
     finished.ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("approval vanished after execution")))
 }

@@ -63,7 +63,8 @@ pub fn document(base: &str) -> Value {
         item.insert(action.method.as_str().to_ascii_lowercase(), operation);
         paths_out.insert(action.path(), Value::Object(item));
     }
-    let scopes: Map<String, Value> = Scope::ALL.iter().map(|s| (s.as_str().to_owned(), json!(s.description()))).collect();
+    let scopes: Map<String, Value> =
+        Scope::ALL.iter().map(|s| (s.as_str().to_owned(), json!(s.description()))).collect();
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -109,7 +110,8 @@ const CHECKED_IN: &str = include_str!("../../openapi/openapi.json");
 /// The checked-in document with `base` as its server and OAuth URLs: equal to
 /// `document(base)` as long as the checked-in file is current (a test keeps it so).
 pub fn served(base: &str) -> Value {
-    let mut doc: Value = serde_json::from_str(CHECKED_IN).expect("openapi/openapi.json is valid JSON (tests keep it so)");
+    let mut doc: Value =
+        serde_json::from_str(CHECKED_IN).expect("openapi/openapi.json is valid JSON (tests keep it so)");
     doc["servers"] = json!([{ "url": base }]);
     let flow = &mut doc["components"]["securitySchemes"]["dexter"]["flows"]["authorizationCode"];
     flow["authorizationUrl"] = json!(format!("{base}{}", paths::AUTHORIZE));

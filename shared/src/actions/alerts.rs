@@ -8,8 +8,8 @@ use axum::routing::on;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::schema::{mint, object, objects, with_receipts};
 use super::input::{Mint, Positive};
+use super::schema::{mint, object, objects, with_receipts};
 use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::http::extract::Json as JsonBody;

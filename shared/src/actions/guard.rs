@@ -11,8 +11,8 @@ use chrono::Utc;
 
 use crate::error::ApiError;
 use crate::http::extract::bearer_token;
-use crate::scope::Scope;
 use crate::oauth::access_token::{self, AccessClaims, TokenError};
+use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::ActionContext;
 
@@ -47,9 +47,9 @@ fn unauthorized(message: &str) -> ApiError {
 /// Authenticates the request's bearer token and checks it carries `scope`.
 pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<Caller, ApiError> {
     let token = bearer_token(headers).ok_or_else(|| ApiError::Unauthorized {
-            code: "invalid_request",
-            message: "an OAuth bearer token is required; connect Dexter in ChatGPT".into(),
-        })?;
+        code: "invalid_request",
+        message: "an OAuth bearer token is required; connect Dexter in ChatGPT".into(),
+    })?;
     let claims = access_token::verify(&state.config.signing_keys, &state.config.public_base_url, token, false)
         .map_err(|e| match e {
             TokenError::Expired => unauthorized("the access token has expired"),
@@ -58,8 +58,7 @@ pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> R
     let context = state
         .store
         .action_context(claims.gid, claims.sub, Utc::now())
-        .await
-        ?
+        .await?
         .filter(|c| c.grant_live)
         .ok_or_else(|| unauthorized("this ChatGPT link was revoked; connect Dexter again"))?;
     if !claims.has_scope(scope.as_str()) || !context.scopes.iter().any(|s| s == scope.as_str()) {

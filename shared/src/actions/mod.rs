@@ -39,11 +39,11 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::http::RequestId;
+use crate::ids::ApprovalId;
 use crate::mcp::{McpCaller, McpError};
 use crate::receipts::args_digest;
 use crate::scope::Scope;
 use crate::state::AppState;
-use crate::ids::ApprovalId;
 use crate::store::{Durability, Receipt, ReceiptStatus};
 use guard::Caller;
 

@@ -224,12 +224,15 @@ mod tests {
 
     #[test]
     fn a_sensible_swap_becomes_tool_arguments() {
-        let swap = parse(json!({ "input_mint": SOL, "output_mint": USDC, "mode": "ExactIn", "amount_ui": 1.5, "slippage_bps": 50 }));
+        let swap = parse(
+            json!({ "input_mint": SOL, "output_mint": USDC, "mode": "ExactIn", "amount_ui": 1.5, "slippage_bps": 50 }),
+        );
         assert_eq!(
             swap.unwrap().arguments(),
             json!({ "input_mint": SOL, "output_mint": USDC, "mode": "ExactIn", "amount_ui": 1.5, "slippage_bps": 50 })
         );
-        let exact_out = parse(json!({ "input_mint": SOL, "output_mint": USDC, "mode": "ExactOut", "desired_output_ui": 10.0 }));
+        let exact_out =
+            parse(json!({ "input_mint": SOL, "output_mint": USDC, "mode": "ExactOut", "desired_output_ui": 10.0 }));
         assert_eq!(exact_out.unwrap().arguments()["desired_output_ui"], 10.0);
     }
 

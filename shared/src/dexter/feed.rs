@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::session;
-use crate::receipts;
 use crate::error::ApiError;
 use crate::http::extract::Query;
+use crate::receipts;
 use crate::state::AppState;
 use crate::store::ReceiptCursor;
 

@@ -28,8 +28,8 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use super::sse::SseParser;
-use crate::ids::UserId;
 use super::{McpCaller, McpError, ToolResult, token};
+use crate::ids::UserId;
 
 /// The protocol revision the client speaks and offers in `initialize`.
 pub const PROTOCOL_VERSION: &str = "2025-06-18";

@@ -111,7 +111,8 @@ mod tests {
     const BASE: &str = "https://api.dexter.cash";
 
     fn token(keys: &SigningKeys, now: DateTime<Utc>) -> String {
-        issue(keys, BASE, UserId::random(), &ClientId::from("chatgpt-x"), GrantId::random(), &["profile".into()], now).unwrap()
+        issue(keys, BASE, UserId::random(), &ClientId::from("chatgpt-x"), GrantId::random(), &["profile".into()], now)
+            .unwrap()
     }
 
     #[test]

@@ -29,18 +29,11 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, params: OAuth
     // A JWT has two dots; our refresh tokens are opaque. The hint is only a hint.
     let revoked = if token.matches('.').count() == 2 {
         match access_token::verify(&state.config.signing_keys, &state.config.public_base_url, token, true) {
-            Ok(claims) if claims.client_id == client.id => {
-                state.store.revoke_grant(claims.gid, now).await?
-            }
+            Ok(claims) if claims.client_id == client.id => state.store.revoke_grant(claims.gid, now).await?,
             _ => false,
         }
     } else {
-        state
-            .store
-            .revoke_grant_by_refresh_token(&crate::tokens::hash(token), &client.id, now)
-            .await
-            ?
-            .is_some()
+        state.store.revoke_grant_by_refresh_token(&crate::tokens::hash(token), &client.id, now).await?.is_some()
     };
     tracing::info!(revoked, "revocation request");
     let mut response = (StatusCode::OK, Json(serde_json::json!({}))).into_response();

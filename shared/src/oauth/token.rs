@@ -120,10 +120,7 @@ async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthPar
     // Attach at once, so a replay of this code can find and revoke the grant.
     store.attach_grant_to_code(&code_hash, grant.id).await?;
     let refresh_token = crate::tokens::generate("dxrt_");
-    store
-        .create_refresh_token(&crate::tokens::hash(&refresh_token), grant.id, now + REFRESH_TOKEN_TTL)
-        .await
-        ?;
+    store.create_refresh_token(&crate::tokens::hash(&refresh_token), grant.id, now + REFRESH_TOKEN_TTL).await?;
     token_response(state, &grant, &grant.scopes, &refresh_token)
 }
 
@@ -147,8 +144,7 @@ async fn refresh(state: &AppState, client: &OAuthClient, params: &OAuthParams) -
             now,
             REFRESH_GRACE,
         )
-        .await
-        ?;
+        .await?;
     let grant = match rotation {
         Rotation::Rotated { grant } | Rotation::ReplayWithinGrace { grant } => grant,
         Rotation::Reused { grant_id } => {

@@ -23,7 +23,6 @@ use crate::scope::Scope;
 use crate::store::{OAuthClient, Store, StoreError};
 use crate::tokens;
 
-
 /// The longest a rotated-out secret may stay valid: long enough to roll a GPT's
 /// configuration through staging and production, short enough that a leaked secret
 /// cannot hide behind "rotation".
@@ -261,11 +260,7 @@ pub async fn rotate_secret(
         return Err(ClientError::NotFound);
     }
     tracing::info!(client_id = %id, keep_previous_for_seconds, "oauth client secret rotated");
-    Ok(RotatedSecret {
-        client_id: id.clone(),
-        client_secret: secret,
-        previous_secret_expires_at: keep_previous_until,
-    })
+    Ok(RotatedSecret { client_id: id.clone(), client_secret: secret, previous_secret_expires_at: keep_previous_until })
 }
 
 /// Whether `presented` is the client's secret as of `now`: the current one, or the one

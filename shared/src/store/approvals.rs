@@ -168,7 +168,8 @@ pub trait ApprovalStore: Send + Sync {
     /// Rejects: moves pending → rejected exactly once.
     async fn reject_approval(&self, id: ApprovalId, user_id: UserId, now: DateTime<Utc>) -> StoreResult<ClaimOutcome>;
     /// Records how an executing swap ended; false unless it was executing.
-    async fn finish_approval(&self, id: ApprovalId, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn finish_approval(&self, id: ApprovalId, outcome: &ApprovalOutcome, now: DateTime<Utc>)
+    -> StoreResult<bool>;
 }
 
 #[cfg(test)]

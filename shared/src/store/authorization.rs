@@ -95,7 +95,8 @@ pub trait AuthorizationStore: Send + Sync {
     /// on a duplicate hash.
     async fn create_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Spends a code atomically: exactly one caller ever gets `Redeemed`.
-    async fn redeem_authorization_code(&self, code_hash: &TokenHash, now: DateTime<Utc>) -> StoreResult<CodeRedemption>;
+    async fn redeem_authorization_code(&self, code_hash: &TokenHash, now: DateTime<Utc>)
+    -> StoreResult<CodeRedemption>;
     /// Records the grant a redeemed code produced; false if there is no such code.
     async fn attach_grant_to_code(&self, code_hash: &TokenHash, grant_id: GrantId) -> StoreResult<bool>;
 }

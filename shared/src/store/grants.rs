@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClientId, GrantId, TokenHash, UserId};
 use super::StoreResult;
+use crate::ids::{ClientId, GrantId, TokenHash, UserId};
 
 /// One user's authorization of one client: what a "linked account" is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{GrantId, UserId};
 use super::StoreResult;
+use crate::ids::{GrantId, UserId};
 
 /// A Dexter user's profile: their tier and which channels they enabled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -100,7 +100,10 @@ pub async fn approvals_can_be_rejected_expire_and_finish_once(store: &dyn Store)
 
     let rejected = an_approval(user_id, "reject", now);
     store.create_or_get_approval(&rejected, now).await.expect("create");
-    assert_eq!(store.claim_approval(rejected.id, UserId::random(), now).await.expect("not mine"), ClaimOutcome::NotFound);
+    assert_eq!(
+        store.claim_approval(rejected.id, UserId::random(), now).await.expect("not mine"),
+        ClaimOutcome::NotFound
+    );
     let ClaimOutcome::Won(decided) = store.reject_approval(rejected.id, user_id, now).await.expect("reject") else {
         panic!("reject must win");
     };
@@ -147,5 +150,8 @@ pub async fn approvals_can_be_rejected_expire_and_finish_once(store: &dyn Store)
     assert_eq!(stored.error_code.as_deref(), Some("slippage"));
 
     assert!(store.list_pending_approvals(user_id, now).await.expect("pending").is_empty());
-    assert_eq!(store.claim_approval(ApprovalId::random(), user_id, now).await.expect("unknown"), ClaimOutcome::NotFound);
+    assert_eq!(
+        store.claim_approval(ApprovalId::random(), user_id, now).await.expect("unknown"),
+        ClaimOutcome::NotFound
+    );
 }

@@ -30,7 +30,12 @@ pub async fn clients_are_created_listed_and_rotated(store: &dyn Store) {
     assert_eq!(rotated.previous_secret_hash, None);
     assert_eq!(rotated.previous_secret_expires_at, None);
 
-    assert!(!store.rotate_client_secret(&ClientId::from("chatgpt-missing"), &TokenHash::of("x"), None).await.expect("rotate missing"));
+    assert!(
+        !store
+            .rotate_client_secret(&ClientId::from("chatgpt-missing"), &TokenHash::of("x"), None)
+            .await
+            .expect("rotate missing")
+    );
 }
 
 /// Deleting a client revokes every grant of it at once (and its tokens, and its
@@ -78,5 +83,8 @@ pub async fn deleting_a_client_revokes_its_grants(store: &dyn Store) {
         CodeRedemption::NotFound
     );
     assert!(matches!(store.create_client(&client).await, Err(StoreError::Conflict(_))));
-    assert!(matches!(store.create_grant(&Grant { id: GrantId::random(), ..first }).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.create_grant(&Grant { id: GrantId::random(), ..first }).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -213,7 +213,10 @@ pub async fn expired_and_revoked_refresh_tokens_are_refused(store: &dyn Store) {
 pub async fn revoking_by_refresh_token_is_limited_to_its_client(store: &dyn Store) {
     let now = now();
     let (grant, token) = grant_with_refresh_token(store, now).await;
-    assert_eq!(store.revoke_grant_by_refresh_token(&token, &ClientId::from("chatgpt-other"), now).await.expect("other"), None);
+    assert_eq!(
+        store.revoke_grant_by_refresh_token(&token, &ClientId::from("chatgpt-other"), now).await.expect("other"),
+        None
+    );
     assert!(store.get_grant(grant.id).await.expect("get").expect("grant").is_live());
     assert_eq!(
         store.revoke_grant_by_refresh_token(&token, &grant.client_id, now).await.expect("revoke"),

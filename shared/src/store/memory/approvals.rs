@@ -14,7 +14,13 @@ use crate::store::{
 
 impl State {
     /// Moves an approval out of pending, once; the rest of the race sees the winner.
-    fn decide_approval(&mut self, id: ApprovalId, user_id: UserId, now: DateTime<Utc>, to: ApprovalStatus) -> ClaimOutcome {
+    fn decide_approval(
+        &mut self,
+        id: ApprovalId,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        to: ApprovalStatus,
+    ) -> ClaimOutcome {
         let Some(stored) = self.approvals.get_mut(&id) else {
             return ClaimOutcome::NotFound;
         };
@@ -91,7 +97,12 @@ impl ApprovalStore for MemoryStore {
         Ok(self.state()?.decide_approval(id, user_id, now, ApprovalStatus::Rejected))
     }
 
-    async fn finish_approval(&self, id: ApprovalId, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn finish_approval(
+        &self,
+        id: ApprovalId,
+        outcome: &ApprovalOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let mut state = self.state()?;
         let Some(stored) = state.approvals.get_mut(&id) else {
             return Ok(false);

@@ -68,7 +68,11 @@ impl AuthorizationStore for MemoryStore {
         Ok(())
     }
 
-    async fn redeem_authorization_code(&self, code_hash: &TokenHash, now: DateTime<Utc>) -> StoreResult<CodeRedemption> {
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CodeRedemption> {
         let mut state = self.state()?;
         let Some(stored) = state.codes.get_mut(code_hash) else {
             return Ok(CodeRedemption::NotFound);

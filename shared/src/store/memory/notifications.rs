@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::MemoryStore;
-use crate::ids::{UserId};
+use crate::ids::UserId;
 use crate::store::{Notification, NotificationStore, StoreError, StoreResult, VoiceHandoff};
 
 #[async_trait]

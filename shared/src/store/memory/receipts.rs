@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::MemoryStore;
-use crate::ids::{UserId};
+use crate::ids::UserId;
 use crate::store::{Durability, Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore, StoreError, StoreResult};
 
 #[async_trait]

@@ -137,7 +137,12 @@ impl ApprovalStore for PgStore {
         self.decide_approval(id, user_id, now, ApprovalStatus::Rejected).await
     }
 
-    async fn finish_approval(&self, id: ApprovalId, outcome: &ApprovalOutcome, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn finish_approval(
+        &self,
+        id: ApprovalId,
+        outcome: &ApprovalOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let (status, result, error_code, receipt_id) = outcome_columns(outcome);
         let updated = self
             .execute(

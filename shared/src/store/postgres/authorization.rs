@@ -148,7 +148,11 @@ impl AuthorizationStore for PgStore {
         Ok(())
     }
 
-    async fn redeem_authorization_code(&self, code_hash: &TokenHash, now: DateTime<Utc>) -> StoreResult<CodeRedemption> {
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CodeRedemption> {
         let client = self.conn().await?;
         // The WHERE clause is the single-use guarantee: of concurrent redeemers, the row
         // lock lets one update and the others re-check `used_at is null` and match nothing.

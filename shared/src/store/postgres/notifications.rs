@@ -8,7 +8,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{PgStore, conflict_on_duplicate};
-use crate::ids::{UserId};
+use crate::ids::UserId;
 use crate::store::{Notification, NotificationStore, StoreResult, VoiceHandoff};
 
 const NOTIFICATION_COLUMNS: &str = "id, user_id, kind, title, body, created_at, read_at";
