@@ -19,10 +19,10 @@ pub enum Durability {
     Relaxed,
 }
 
-/// What became of the step a receipt records. Stored and serialized as its snake_case
-/// name (`ok`, `error`, `pending_approval`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What became of the step a receipt records. Stored and serialized as its name: `ok`,
+/// `error`, or the swap approval's status (`pending_approval`, …) when the receipt
+/// records an approval as it stood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReceiptStatus {
     /// The tool call (or the step) succeeded.
     Ok,
@@ -30,49 +30,26 @@ pub enum ReceiptStatus {
     Error,
     /// A swap approval's state when the receipt was written (`swap_execute` records the
     /// approval it asked for, or found, as it stood).
-    PendingApproval,
-    /// See [`ApprovalStatus::Executing`].
-    Executing,
-    /// See [`ApprovalStatus::Executed`].
-    Executed,
-    /// See [`ApprovalStatus::Failed`].
-    Failed,
-    /// See [`ApprovalStatus::Rejected`].
-    Rejected,
-    /// See [`ApprovalStatus::Expired`].
-    Expired,
+    Approval(ApprovalStatus),
 }
 
 impl ReceiptStatus {
-    /// Every status.
-    pub const ALL: [ReceiptStatus; 8] = [
-        ReceiptStatus::Ok,
-        ReceiptStatus::Error,
-        ReceiptStatus::PendingApproval,
-        ReceiptStatus::Executing,
-        ReceiptStatus::Executed,
-        ReceiptStatus::Failed,
-        ReceiptStatus::Rejected,
-        ReceiptStatus::Expired,
-    ];
-
     /// The stored (and serialized) name.
     pub fn as_str(self) -> &'static str {
         match self {
             ReceiptStatus::Ok => "ok",
             ReceiptStatus::Error => "error",
-            ReceiptStatus::PendingApproval => "pending_approval",
-            ReceiptStatus::Executing => "executing",
-            ReceiptStatus::Executed => "executed",
-            ReceiptStatus::Failed => "failed",
-            ReceiptStatus::Rejected => "rejected",
-            ReceiptStatus::Expired => "expired",
+            ReceiptStatus::Approval(status) => status.as_str(),
         }
     }
 
     /// Parses a stored name.
     pub fn parse(name: &str) -> Option<ReceiptStatus> {
-        ReceiptStatus::ALL.into_iter().find(|status| status.as_str() == name)
+        match name {
+            "ok" => Some(ReceiptStatus::Ok),
+            "error" => Some(ReceiptStatus::Error),
+            other => ApprovalStatus::parse(other).map(ReceiptStatus::Approval),
+        }
     }
 
     /// `ok` for a success, `error` for a failure.
@@ -83,20 +60,26 @@ impl ReceiptStatus {
 
 impl From<ApprovalStatus> for ReceiptStatus {
     fn from(status: ApprovalStatus) -> ReceiptStatus {
-        match status {
-            ApprovalStatus::PendingApproval => ReceiptStatus::PendingApproval,
-            ApprovalStatus::Executing => ReceiptStatus::Executing,
-            ApprovalStatus::Executed => ReceiptStatus::Executed,
-            ApprovalStatus::Failed => ReceiptStatus::Failed,
-            ApprovalStatus::Rejected => ReceiptStatus::Rejected,
-            ApprovalStatus::Expired => ReceiptStatus::Expired,
-        }
+        ReceiptStatus::Approval(status)
     }
 }
 
 impl std::fmt::Display for ReceiptStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ReceiptStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ReceiptStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        ReceiptStatus::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown receipt status {name:?}")))
     }
 }
 
@@ -178,10 +161,13 @@ mod tests {
 
     #[test]
     fn receipt_status_names_round_trip() {
-        for status in ReceiptStatus::ALL {
+        let all =
+            [ReceiptStatus::Ok, ReceiptStatus::Error].into_iter().chain(ApprovalStatus::ALL.map(ReceiptStatus::from));
+        for status in all {
             assert_eq!(ReceiptStatus::parse(status.as_str()), Some(status));
             let json = serde_json::to_value(status).expect("serializes");
             assert_eq!(json, serde_json::json!(status.as_str()));
+            assert_eq!(serde_json::from_value::<ReceiptStatus>(json).expect("deserializes"), status);
         }
         for status in ApprovalStatus::ALL {
             assert_eq!(ReceiptStatus::from(status).as_str(), status.as_str());

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{new_token, now};
 use crate::ids::{ApprovalId, ClientId, UserId};
-use crate::store::{Durability, Receipt, ReceiptStatus, Store, StoreError};
+use crate::store::{ApprovalStatus, Durability, Receipt, ReceiptStatus, Store, StoreError};
 
 /// A receipt of a read action, for `user_id`.
 pub fn a_receipt(user_id: UserId, created_at: DateTime<Utc>) -> Receipt {
@@ -66,7 +66,10 @@ pub async fn receipts_paginate_newest_first(store: &dyn Store) {
 /// A receipt is visible only to its user; its status can be updated.
 pub async fn receipts_are_private_and_updatable(store: &dyn Store) {
     let now = now();
-    let receipt = Receipt { status: ReceiptStatus::PendingApproval, ..a_receipt(UserId::random(), now) };
+    let receipt = Receipt {
+        status: ReceiptStatus::Approval(ApprovalStatus::PendingApproval),
+        ..a_receipt(UserId::random(), now)
+    };
     store.insert_receipt(&receipt).await.expect("insert");
     assert_eq!(store.get_receipt(receipt.id, receipt.user_id).await.expect("get"), Some(receipt.clone()));
     assert_eq!(store.get_receipt(receipt.id, UserId::random()).await.expect("get"), None);
