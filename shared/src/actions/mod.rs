@@ -108,6 +108,16 @@ impl Action {
         self.name.replace('_', "-")
     }
 
+    /// A handler may only call the tools its declaration names; the error says which
+    /// action called which undeclared tool.
+    pub fn declares(&self, logical_tool: &str) -> Result<(), String> {
+        if self.tools.contains(&logical_tool) {
+            Ok(())
+        } else {
+            Err(format!("{} calls the MCP tool {logical_tool}, which its declaration does not list", self.name))
+        }
+    }
+
     /// The action's one route, with its declaration as the handler's state.
     pub fn router(&'static self, state: AppState) -> Router {
         let filter = MethodFilter::try_from(self.method.clone()).expect("actions use GET or POST");
@@ -154,22 +164,10 @@ impl ActionCall {
     /// The published name of a logical tool, after checking the caller's tier allows it
     /// (403 `tool_not_allowed`).
     pub fn entitled(&self, logical_tool: &str) -> Result<String, ApiError> {
-        self.declared(logical_tool)?;
+        self.action.declares(logical_tool).map_err(|e| ApiError::Unexpected(anyhow::anyhow!(e)))?;
         let tool = self.state.config.mcp.tools.published(logical_tool).to_owned();
         self.caller.require_tool(&tool)?;
         Ok(tool)
-    }
-
-    /// A handler may only call the tools its declaration names.
-    fn declared(&self, logical_tool: &str) -> Result<(), ApiError> {
-        if self.action.tools.contains(&logical_tool) {
-            Ok(())
-        } else {
-            Err(ApiError::Unexpected(anyhow::anyhow!(
-                "{} calls the MCP tool {logical_tool}, which its declaration does not list",
-                self.action.name
-            )))
-        }
     }
 
     /// Calls one tool the caller is entitled to; the receipt is kept for [`Self::finish`].
@@ -193,14 +191,13 @@ impl ActionCall {
             async move {
                 let digest = args_digest(&arguments);
                 let started = std::time::Instant::now();
-                let result = match &state.mcp {
+                let result = match (&state.mcp, action.declares(logical)) {
                     // A tool the declaration does not list is never called.
-                    _ if !action.tools.contains(&logical) => Err(McpError::Protocol(format!(
-                        "{} calls the MCP tool {logical}, which its declaration does not list",
-                        action.name
-                    ))),
-                    Some(mcp) => mcp.call_tool(&mcp_caller, &tool, arguments).await.map(|r| r.structured),
-                    None => Err(McpError::Unreachable(anyhow::anyhow!("no MCP server is configured (MCP_URL)"))),
+                    (_, Err(undeclared)) => Err(McpError::Protocol(undeclared)),
+                    (Some(mcp), Ok(())) => mcp.call_tool(&mcp_caller, &tool, arguments).await.map(|r| r.structured),
+                    (None, Ok(())) => {
+                        Err(McpError::Unreachable(anyhow::anyhow!("no MCP server is configured (MCP_URL)")))
+                    }
                 };
                 (tool, digest, result, started.elapsed())
             }
@@ -287,5 +284,17 @@ impl ActionCall {
             _ => "Dexter's tools are unavailable right now; try again shortly".to_owned(),
         };
         ApiError::Upstream { status: error.status(), code: error.code(), message, receipt_ids: self.receipt_ids() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_action_may_call_only_the_tools_it_declares() {
+        assert!(portfolio::ACTION.declares("solana_list_balances").is_ok());
+        let refused = token::ACTION.declares("solana_swap_execute").unwrap_err();
+        assert!(refused.contains("resolve_token") && refused.contains("solana_swap_execute"), "{refused}");
     }
 }
