@@ -402,7 +402,7 @@ fn main() -> Result<(), shared::lambda::Error> {
 
 /// A concrete path for a route pattern.
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "chatgpt-x").replace("{grant_id}", &shared::UserId::from(uuid::Uuid::nil()).to_string())
+    path.replace("{id}", "chatgpt-x").replace("{grant_id}", &uuid::Uuid::nil().to_string())
 }
 
 #[tokio::test]
