@@ -47,13 +47,15 @@ impl Moto {
             Err(e) => panic!("moto_server is required (scripts/test installs it into .venv): {e}"),
         };
         let endpoint = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
+        // moto imports most of boto on start: seconds on an idle machine, more than ten
+        // when the test run's own builds share the cores.
+        for _ in 0..300 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return Moto { endpoint, _child: child };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("moto_server did not listen on {endpoint} within 10 s");
+        panic!("moto_server did not listen on {endpoint} within 30 s");
     }
 
     /// Creates the secret `name` holding `value`, and an IAM user whose only permission
