@@ -27,75 +27,68 @@ pub async fn cold_starts(bench: &Bench<'_>, sandbox: &Host, report: &mut Report)
             .build()
     };
 
-    for (function, runs) in [("healthz", 10usize), ("resolve-token", 6)] {
-        let binary = bench.options.bin_dir.join(function);
-        if !binary.exists() {
-            report.notes.push(format!("{} is missing: no cold start for {function}", binary.display()));
-            continue;
-        }
-        let mut samples = Vec::new();
-        // One unmeasured start first: the binary's pages come into the page cache.
-        for run in 0..=runs {
-            let event = if function == "healthz" { healthz_event.clone() } else { resolve_event(run) };
-            let mut started = LambdaFunction::start_with(&binary, &env, event).await?;
-            let (response, cold) = started.first_response().await?;
-            if response["statusCode"] != 200 {
-                bail!("{function}: the first invocation answered {response}");
-            }
-            if run > 0 {
-                samples.push(cold);
-            }
-        }
-        let cell = ColdCell::new(function, "Lambda Runtime API emulation, spawn → first invocation response", &samples);
-        println!(
-            "  {function:<14} init {:>6.1} ms  first response {:>6.1} ms (median of {runs})",
-            cell.init_ms, cell.first_ms
-        );
-        report.cold.push(cell);
-    }
+    const EMULATION: &str = "Lambda Runtime API emulation, spawn → first invocation response";
+    const FROM_SECRETS_MANAGER: &str = "secrets from Secrets Manager (moto), spawn → first invocation response";
+    let healthz = |_: usize| healthz_event.clone();
 
-    // Reading the configuration from Secrets Manager (moto on loopback, signature-verifying)
-    // instead of the environment: the AWS SDK's client, one signed GetSecretValue, then the
-    // same Postgres connection and `select 1`. With a baseline build, the same cells for it.
-    match secrets_manager_env(&env).await {
-        Ok((moto, secret_env)) => {
-            let mut binaries = vec![("healthz".to_owned(), bench.options.bin_dir.join("healthz"))];
-            if let Some(baseline) = &bench.options.baseline_bin_dir {
-                let label = &bench.options.baseline_label;
-                binaries.push((format!("healthz ({label})"), baseline.join("healthz")));
+    // Each series: cell name, how, binary, environment, the n-th start's event, starts.
+    // Besides the environment-configured functions: reading the configuration from
+    // Secrets Manager (moto on loopback, signature-verifying) as a deployment does (the
+    // AWS SDK's client, one signed GetSecretValue, then the same Postgres connection and
+    // `select 1`); and, with a baseline build, the same healthz cells for it.
+    type Series<'a> = (
+        String,
+        &'static str,
+        std::path::PathBuf,
+        &'a [(String, String)],
+        &'a dyn Fn(usize) -> serde_json::Value,
+        usize,
+    );
+    let secrets_manager = secrets_manager_env(&env).await;
+    let bin = |name: &str| bench.options.bin_dir.join(name);
+    let mut series: Vec<Series<'_>> = vec![
+        ("healthz".into(), EMULATION, bin("healthz"), &env, &healthz, 10),
+        ("resolve-token".into(), EMULATION, bin("resolve-token"), &env, &resolve_event, 6),
+    ];
+    let baseline = bench
+        .options
+        .baseline_bin_dir
+        .as_ref()
+        .map(|dir| (format!("healthz ({})", bench.options.baseline_label), dir.join("healthz")));
+    if let Some((name, binary)) = &baseline {
+        series.push((name.clone(), EMULATION, binary.clone(), &env, &healthz, 10));
+    }
+    match &secrets_manager {
+        Ok((_moto, secret_env)) => {
+            series.push((
+                "healthz, Secrets Manager".into(),
+                FROM_SECRETS_MANAGER,
+                bin("healthz"),
+                secret_env,
+                &healthz,
+                10,
+            ));
+            if let Some((name, binary)) = &baseline {
+                let name = format!("{name}, Secrets Manager");
+                series.push((name, FROM_SECRETS_MANAGER, binary.clone(), secret_env, &healthz, 10));
             }
-            for (name, binary) in binaries {
-                if !binary.exists() {
-                    report.notes.push(format!("{} is missing: no cold start for {name}", binary.display()));
-                    continue;
-                }
-                for (how, env, cell_name) in [
-                    ("settings from the environment", &env, name.clone()),
-                    (
-                        "secrets from Secrets Manager (moto), spawn → first invocation response",
-                        &secret_env,
-                        format!("{name}, Secrets Manager"),
-                    ),
-                ] {
-                    // The current build's env-configured healthz is measured above.
-                    if how.starts_with("settings") && name == "healthz" {
-                        continue;
-                    }
-                    let samples = cold_series(&binary, env, &healthz_event, 10).await?;
-                    let how = if how.starts_with("settings") {
-                        "Lambda Runtime API emulation, spawn → first invocation response"
-                    } else {
-                        how
-                    };
-                    let cell = ColdCell::new(cell_name, how, &samples);
-                    println!("  {:<40} first response {:>6.1} ms (median of 10)", cell.name, cell.first_ms);
-                    report.cold.push(cell);
-                }
-            }
-            drop(moto);
         }
         Err(error) => report.notes.push(format!("no Secrets Manager cold start (moto): {error:#}")),
     }
+    for (name, how, binary, env, event, runs) in series {
+        if !binary.exists() {
+            report.notes.push(format!("{} is missing: no cold start for {name}", binary.display()));
+            continue;
+        }
+        let samples = cold_series(&binary, env, event, runs).await?;
+        let cell = ColdCell::new(name, how, &samples);
+        println!(
+            "  {:<40} init {:>6.1} ms  first response {:>6.1} ms (median of {runs})",
+            cell.name, cell.init_ms, cell.first_ms
+        );
+        report.cold.push(cell);
+    }
+    drop(secrets_manager);
 
     // RSS of a function binary under load: resolve-token, invocations back to back.
     let binary = bench.options.bin_dir.join("resolve-token");
@@ -145,17 +138,17 @@ pub async fn cold_starts(bench: &Bench<'_>, sandbox: &Host, report: &mut Report)
     Ok(())
 }
 
-/// `runs` cold starts of `binary` answering `event` (after one unmeasured start, for the
-/// page cache).
+/// `runs` cold starts of `binary`, the n-th answering `event(n)` (after one unmeasured
+/// start, for the page cache).
 async fn cold_series(
     binary: &Path,
     env: &[(String, String)],
-    event: &serde_json::Value,
+    event: &dyn Fn(usize) -> serde_json::Value,
     runs: usize,
 ) -> anyhow::Result<Vec<ColdStart>> {
     let mut samples = Vec::with_capacity(runs);
     for run in 0..=runs {
-        let mut started = LambdaFunction::start_with(binary, env, event.clone()).await?;
+        let mut started = LambdaFunction::start_with(binary, env, event(run)).await?;
         let (response, cold) = started.first_response().await?;
         if response["statusCode"] != 200 {
             bail!("{}: the first invocation answered {response}", binary.display());
