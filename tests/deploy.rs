@@ -133,7 +133,7 @@ async fn cargo_lambda_watch_serves_the_token_endpoint_and_an_action_at_api_gatew
         .create_client(&OAuthClient {
             id: client_id.clone(),
             name: "Dexter Console (watch)".into(),
-            secret_hash: shared::tokens::hash(&client_secret),
+            secret_hash: shared::TokenHash::of(&client_secret),
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             redirect_uris: vec!["https://chatgpt.com/aip/g-watch/oauth/callback".into()],
@@ -164,7 +164,7 @@ async fn cargo_lambda_watch_serves_the_token_endpoint_and_an_action_at_api_gatew
     store.create_grant(&grant).await.expect("grant");
     let refresh_token = shared::tokens::generate("dxrt_");
     store
-        .create_refresh_token(&shared::tokens::hash(&refresh_token), grant.id, now + chrono::Duration::days(1))
+        .create_refresh_token(&shared::TokenHash::of(&refresh_token), grant.id, now + chrono::Duration::days(1))
         .await
         .expect("refresh token");
 

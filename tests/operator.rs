@@ -142,7 +142,7 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
         revoked_at: None,
     };
     store.create_grant(&grant).await.expect("grant stored");
-    let refresh_hash = shared::tokens::hash(&shared::tokens::generate("dxrt_"));
+    let refresh_hash = shared::TokenHash::of(&shared::tokens::generate("dxrt_"));
     store
         .create_refresh_token(&refresh_hash, grant.id, now + chrono::Duration::days(30))
         .await
@@ -209,7 +209,7 @@ async fn the_whole_client_lifecycle(store: Arc<dyn Store>) {
     let refreshed = store
         .rotate_refresh_token(
             &refresh_hash,
-            &shared::tokens::hash("dxrt_next"),
+            &shared::TokenHash::of("dxrt_next"),
             Utc::now() + chrono::Duration::days(30),
             Utc::now(),
             chrono::Duration::seconds(30),

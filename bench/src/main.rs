@@ -227,7 +227,7 @@ async fn run_on(options: Options, db: &TestDatabase, machine: Machine, started: 
         .create_client(&OAuthClient {
             id: CLIENT_ID.into(),
             name: "ChatGPT (bench)".into(),
-            secret_hash: shared::tokens::hash(&client_secret),
+            secret_hash: shared::TokenHash::of(&client_secret),
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             redirect_uris: vec![REDIRECT_URI.into()],
@@ -359,7 +359,7 @@ impl Bench<'_> {
         let code = shared::tokens::generate("dxac_");
         self.store
             .create_authorization_code(&AuthorizationCode {
-                code_hash: shared::tokens::hash(&code),
+                code_hash: shared::TokenHash::of(&code),
                 client_id: CLIENT_ID.into(),
                 user_id,
                 redirect_uri: REDIRECT_URI.into(),

@@ -70,7 +70,7 @@ async fn seed_dev_account(state: &AppState) -> anyhow::Result<String> {
         .await?;
 
     let secret = shared::tokens::generate("dxcs_");
-    let secret_hash = shared::tokens::hash(&secret);
+    let secret_hash = shared::TokenHash::of(&secret);
     let client_id = shared::ClientId::from(DEV_CLIENT_ID);
     if store.get_client(&client_id).await?.is_some() {
         store.rotate_client_secret(&client_id, &secret_hash, None).await?;

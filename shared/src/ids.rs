@@ -198,7 +198,8 @@ transparent_sql!(ClientId, String);
 pub struct TokenHash(String);
 
 impl TokenHash {
-    /// The hash of `secret`.
+    /// The hash a credential is stored and looked up by. The credentials are 256-bit
+    /// random values, so a fast hash is enough: there is nothing to brute-force.
     pub fn of(secret: &str) -> TokenHash {
         TokenHash(sha256_hex(secret))
     }

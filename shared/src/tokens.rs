@@ -17,17 +17,6 @@ pub fn generate(prefix: &str) -> String {
     format!("{prefix}{}", B64.encode(bytes))
 }
 
-/// The SHA-256 hex digest a credential is stored and looked up by. The credentials are
-/// 256-bit random values, so a fast hash is enough: there is nothing to brute-force.
-pub fn hash(credential: &str) -> TokenHash {
-    TokenHash::of(credential)
-}
-
-/// Whether `presented` hashes to `stored_hash`, compared in constant time.
-pub fn matches_hash(presented: &str, stored_hash: &TokenHash) -> bool {
-    stored_hash.matches(presented)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,8 +26,8 @@ mod tests {
         let a = generate("dxcs_");
         let b = generate("dxcs_");
         assert!(a.starts_with("dxcs_") && a.len() == 5 + 43);
-        assert!(matches_hash(&a, &hash(&a)));
-        assert!(!matches_hash(&b, &hash(&a)));
-        assert_eq!(hash(&a).as_str(), sha256_hex(&a));
+        assert!(TokenHash::of(&a).matches(&a));
+        assert!(!TokenHash::of(&a).matches(&b));
+        assert_eq!(TokenHash::of(&a).as_str(), sha256_hex(&a));
     }
 }

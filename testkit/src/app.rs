@@ -81,7 +81,7 @@ pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
         .create_client(&OAuthClient {
             id: format!("{CLIENT_ID}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).into(),
             name: "Dexter Console (GPT)".into(),
-            secret_hash: shared::tokens::hash(&client_secret),
+            secret_hash: shared::TokenHash::of(&client_secret),
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             redirect_uris: vec![REDIRECT_URI.into(), REDIRECT_URI.replace("chatgpt.com", "chat.openai.com")],

@@ -100,7 +100,7 @@ async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
         redirect_uri: redirect_uri.to_owned(),
         scopes,
         state: client_state.to_owned(),
-        csrf_hash: crate::tokens::hash(&secret),
+        csrf_hash: crate::TokenHash::of(&secret),
         user_id: None,
         login_email: None,
         login_attempts: 0,

@@ -115,7 +115,7 @@ async fn decide(
             state
                 .store
                 .create_authorization_code(&AuthorizationCode {
-                    code_hash: crate::tokens::hash(&code),
+                    code_hash: crate::TokenHash::of(&code),
                     client_id: request.client_id.clone(),
                     user_id,
                     redirect_uri: request.redirect_uri.clone(),

@@ -105,7 +105,7 @@ pub async fn load(
         ))
     };
     let secret = cookie(headers, &cookie_name(id)).ok_or_else(wrong_browser)?;
-    if !crate::tokens::matches_hash(&secret, &request.csrf_hash) {
+    if !request.csrf_hash.matches(&secret) {
         return Err(wrong_browser());
     }
     if let Some(posted) = form_secret

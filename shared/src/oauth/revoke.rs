@@ -33,7 +33,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, params: OAuth
             _ => false,
         }
     } else {
-        state.store.revoke_grant_by_refresh_token(&crate::tokens::hash(token), &client.id, now).await?.is_some()
+        state.store.revoke_grant_by_refresh_token(&crate::TokenHash::of(token), &client.id, now).await?.is_some()
     };
     tracing::info!(revoked, "revocation request");
     let mut response = (StatusCode::OK, Json(serde_json::json!({}))).into_response();

@@ -90,7 +90,7 @@ async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthPar
         params.redirect_uri.as_deref().ok_or_else(|| ApiError::oauth("invalid_request", "redirect_uri is required"))?;
     let now = Utc::now();
     let store = &state.store;
-    let code_hash = crate::tokens::hash(code);
+    let code_hash = crate::TokenHash::of(code);
     let issued = match store.redeem_authorization_code(&code_hash, now).await? {
         CodeRedemption::Redeemed(issued) => issued,
         CodeRedemption::AlreadyUsed { grant_id } => {
@@ -120,7 +120,7 @@ async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthPar
     // Attach at once, so a replay of this code can find and revoke the grant.
     store.attach_grant_to_code(&code_hash, grant.id).await?;
     let refresh_token = crate::tokens::generate("dxrt_");
-    store.create_refresh_token(&crate::tokens::hash(&refresh_token), grant.id, now + REFRESH_TOKEN_TTL).await?;
+    store.create_refresh_token(&crate::TokenHash::of(&refresh_token), grant.id, now + REFRESH_TOKEN_TTL).await?;
     token_response(state, &grant, &grant.scopes, &refresh_token)
 }
 
@@ -138,8 +138,8 @@ async fn refresh(state: &AppState, client: &OAuthClient, params: &OAuthParams) -
     let rotation = state
         .store
         .rotate_refresh_token(
-            &crate::tokens::hash(presented),
-            &crate::tokens::hash(&new_token),
+            &crate::TokenHash::of(presented),
+            &crate::TokenHash::of(&new_token),
             now + REFRESH_TOKEN_TTL,
             now,
             REFRESH_GRACE,

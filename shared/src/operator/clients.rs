@@ -187,7 +187,7 @@ pub async fn create_client(
     let client = OAuthClient {
         id: ClientId::from(client_id),
         name,
-        secret_hash: tokens::hash(secret.expose()),
+        secret_hash: crate::TokenHash::of(secret.expose()),
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         redirect_uris,
@@ -255,7 +255,7 @@ pub async fn rotate_secret(
     let keep_previous_until = (keep_previous_for_seconds > 0)
         .then(|| now.trunc_subsecs(6) + chrono::Duration::seconds(i64::from(keep_previous_for_seconds)));
     let secret = ClientSecret::generate();
-    let rotated = store.rotate_client_secret(id, &tokens::hash(secret.expose()), keep_previous_until).await?;
+    let rotated = store.rotate_client_secret(id, &crate::TokenHash::of(secret.expose()), keep_previous_until).await?;
     if !rotated {
         return Err(ClientError::NotFound);
     }
@@ -268,9 +268,9 @@ pub async fn rotate_secret(
 /// authentication. Both hashes are always compared, each in constant time, so the
 /// answer's timing does not say which secret (if any) matched.
 pub fn secret_matches(client: &OAuthClient, presented: &str, now: DateTime<Utc>) -> bool {
-    let current = tokens::matches_hash(presented, &client.secret_hash);
+    let current = client.secret_hash.matches(presented);
     let previous = match (&client.previous_secret_hash, client.previous_secret_expires_at) {
-        (Some(hash), Some(expires_at)) => tokens::matches_hash(presented, hash) && now < expires_at,
+        (Some(hash), Some(expires_at)) => hash.matches(presented) && now < expires_at,
         _ => false,
     };
     current | previous
@@ -445,8 +445,8 @@ mod tests {
         let client = OAuthClient {
             id: "c".into(),
             name: "c".into(),
-            secret_hash: tokens::hash("new"),
-            previous_secret_hash: Some(tokens::hash("old")),
+            secret_hash: crate::TokenHash::of("new"),
+            previous_secret_hash: Some(crate::TokenHash::of("old")),
             previous_secret_expires_at: Some(now + chrono::Duration::seconds(60)),
             redirect_uris: vec![],
             scopes: vec![],

@@ -29,7 +29,6 @@ use crate::error::ApiError;
 use crate::http::extract::{self, bearer_token};
 use crate::ids::ClientId;
 use crate::state::AppState;
-use crate::tokens;
 
 use self::clients::{ClientView, CreatedClient, NewClient, RotatedSecret};
 
@@ -51,7 +50,7 @@ async fn require_admin(State(state): State<AppState>, req: Request, next: Next) 
     let admitted = presented.is_some_and(|token| {
         // Comparing hashes compares equal-length strings, so neither the token's length
         // nor its common prefix with the presented one leaks through timing.
-        tokens::matches_hash(token, &tokens::hash(state.config.admin_token.expose_secret()))
+        crate::TokenHash::of(state.config.admin_token.expose_secret()).matches(token)
     });
     if !admitted {
         let message = if presented.is_some() {

@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use super::{Grant, OAuthClient, Store};
 use crate::ids::{ClientId, GrantId, TokenHash, UserId};
-use crate::tokens;
 
 pub mod approvals;
 pub mod authorization;
@@ -162,7 +161,7 @@ fn a_client(now: DateTime<Utc>) -> OAuthClient {
     OAuthClient {
         id: ClientId::from(format!("chatgpt-{}", Uuid::new_v4().simple())),
         name: "ChatGPT".to_string(),
-        secret_hash: tokens::hash(&Uuid::new_v4().to_string()),
+        secret_hash: crate::TokenHash::of(&Uuid::new_v4().to_string()),
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         redirect_uris: strings(&["https://chatgpt.com/aip/g-test/oauth/callback"]),
@@ -195,11 +194,11 @@ async fn new_grant(store: &dyn Store, client: &OAuthClient, user_id: UserId, at:
 async fn grant_with_refresh_token(store: &dyn Store, now: DateTime<Utc>) -> (Grant, TokenHash) {
     let client = new_client(store, now).await;
     let grant = new_grant(store, &client, UserId::random(), now).await;
-    let token = tokens::hash(&Uuid::new_v4().to_string());
+    let token = crate::TokenHash::of(&Uuid::new_v4().to_string());
     store.create_refresh_token(&token, grant.id, now + Duration::days(30)).await.expect("create refresh token");
     (grant, token)
 }
 
 fn new_token() -> TokenHash {
-    tokens::hash(&Uuid::new_v4().to_string())
+    crate::TokenHash::of(&Uuid::new_v4().to_string())
 }
