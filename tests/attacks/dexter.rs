@@ -1,0 +1,1 @@
+//! Attacks on `/dexter/*` and on entitlements: forged Supabase session tokens, self-granted tiers and channels.

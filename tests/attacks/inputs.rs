@@ -1,0 +1,1 @@
+//! Attacks through action inputs: idempotency-key reuse, oversized answers, fan-out.
