@@ -8,6 +8,8 @@
 
 use std::fmt::Write;
 
+use serde_json::{Value, json};
+
 use crate::routes::functions;
 
 /// The line that opens a generated region.
@@ -57,8 +59,118 @@ pub fn template_functions() -> String {
             "\n  {id}Logs:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      \
              LogGroupName: !Sub /aws/lambda/${{AWS::StackName}}/{name}\n      RetentionInDays: !Ref LogRetentionDays\n"
         );
+        for alarm in FUNCTION_ALARMS {
+            out.push_str(&alarm.resource(&id, &name));
+        }
     }
+    out.push_str(&dashboard());
     out
+}
+
+/// One CloudWatch alarm every function has, on one of its `AWS/Lambda` metrics. A
+/// function's own `500` answers are not Lambda errors (they are answers); `Errors` counts
+/// crashes, timeouts and failed cold starts, and the API's 5xx alarm (written by hand in
+/// template.yaml) covers the answers.
+struct FunctionAlarm {
+    /// Appended to the function's logical id: `GetPortfolioErrorsAlarm`.
+    suffix: &'static str,
+    metric: &'static str,
+    /// `Statistic: Sum` or `ExtendedStatistic: p99`.
+    statistic: &'static str,
+    /// A number, or a `!Ref` of a template parameter.
+    threshold: &'static str,
+    /// Five-minute periods looked at, and how many of them must breach.
+    periods: (u8, u8),
+    what: &'static str,
+}
+
+const FUNCTION_ALARMS: &[FunctionAlarm] = &[
+    FunctionAlarm {
+        suffix: "Errors",
+        metric: "Errors",
+        statistic: "Statistic: Sum",
+        threshold: "1",
+        periods: (1, 1),
+        what: "invocations failed (crash, timeout or failed cold start); read its log group",
+    },
+    FunctionAlarm {
+        suffix: "Throttles",
+        metric: "Throttles",
+        statistic: "Statistic: Sum",
+        threshold: "1",
+        periods: (1, 1),
+        what: "invocations were throttled (account or reserved concurrency exhausted)",
+    },
+    FunctionAlarm {
+        suffix: "DurationP99",
+        metric: "Duration",
+        statistic: "ExtendedStatistic: p99",
+        threshold: "!Ref DurationAlarmMs",
+        periods: (3, 2),
+        what: "p99 duration above DurationAlarmMs in 2 of the last 3 five-minute periods",
+    },
+];
+
+impl FunctionAlarm {
+    fn resource(&self, id: &str, name: &str) -> String {
+        let (evaluation, datapoints) = self.periods;
+        format!(
+            "\n  {id}{suffix}Alarm:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n      \
+             AlarmDescription: {name} - {what}.\n      Namespace: AWS/Lambda\n      MetricName: {metric}\n      \
+             Dimensions:\n        - Name: FunctionName\n          Value: !Ref {id}Function\n      {statistic}\n      \
+             Period: 300\n      EvaluationPeriods: {evaluation}\n      DatapointsToAlarm: {datapoints}\n      \
+             Threshold: {threshold}\n      ComparisonOperator: GreaterThanOrEqualToThreshold\n      \
+             TreatMissingData: notBreaching\n      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n",
+            suffix = self.suffix,
+            what = self.what,
+            metric = self.metric,
+            statistic = self.statistic,
+            threshold = self.threshold,
+        )
+    }
+}
+
+/// The operators' dashboard: the API's traffic, errors and latency; every action's calls by
+/// status class and its upstream latency (the embedded metrics of each action's log line,
+/// namespace `DexterConnector/<stack>`); and every function's errors, throttles and p99
+/// duration. The body is JSON with `${...}` references for `!Sub`, as a YAML block scalar.
+fn dashboard() -> String {
+    let per_function = |metric: &str, stat: &str| -> Value {
+        functions()
+            .map(|f| {
+                let id = pascal(&f.name());
+                json!(["AWS/Lambda", metric, "FunctionName", format!("${{{id}Function}}"), { "label": f.name(), "stat": stat }])
+            })
+            .collect()
+    };
+    let api = |metric: &str, stat: &str| json!(["AWS/ApiGateway", metric, "ApiId", "${Api}", { "stat": stat, "label": format!("{metric} {stat}") }]);
+    let action_search = |metric: &str, stat: &str| {
+        json!([{
+            "id": "e1",
+            "expression": format!(
+                "SEARCH('{{DexterConnector/${{AWS::StackName}},action,status_class}} MetricName=\"{metric}\"', '{stat}', 300)"
+            ),
+        }])
+    };
+    let widget = |x: u8, y: u8, title: &str, metrics: Value| {
+        json!({
+            "type": "metric", "x": x, "y": y, "width": 12, "height": 6,
+            "properties": { "title": title, "region": "${AWS::Region}", "view": "timeSeries", "period": 300, "metrics": metrics },
+        })
+    };
+    let body = json!({ "widgets": [
+        widget(0, 0, "API requests and errors", json!([api("Count", "Sum"), api("4xx", "Sum"), api("5xx", "Sum")])),
+        widget(12, 0, "API latency (ms)", json!([api("Latency", "p50"), api("Latency", "p99")])),
+        widget(0, 6, "Action calls by status class", action_search("calls", "Sum")),
+        widget(12, 6, "Upstream (dexter-mcp) latency p99 by action (ms)", action_search("upstream_ms", "p99")),
+        widget(0, 12, "Function errors", per_function("Errors", "Sum")),
+        widget(12, 12, "Function throttles", per_function("Throttles", "Sum")),
+        widget(0, 18, "Function duration p99 (ms)", per_function("Duration", "p99")),
+    ]});
+    format!(
+        "\n  Dashboard:\n    Type: AWS::CloudWatch::Dashboard\n    Properties:\n      \
+         DashboardName: !Sub ${{AWS::StackName}}-connector\n      DashboardBody: !Sub |\n        {body}\n"
+    )
 }
 
 /// `[workspace.metadata.lambda.watch.router]`: every route to its function, so `cargo
