@@ -131,6 +131,10 @@ impl ApiError {
     }
 }
 
+/// What a `503` asks the caller to wait, in seconds: a database restart or failover
+/// measured on this machine took under two.
+pub const RETRY_AFTER_SECONDS: &str = "2";
+
 /// The store's failures, as the caller sees them: a conflict is a 409 and a missing
 /// record a 404 (never a 500); anything else is unexpected.
 impl From<crate::store::StoreError> for ApiError {
@@ -139,6 +143,12 @@ impl From<crate::store::StoreError> for ApiError {
         match error {
             StoreError::Conflict(what) => ApiError::Conflict(format!("a {what} with this id already exists")),
             StoreError::NotFound(what) => ApiError::Gone(what),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error.cause_chain = ?cause, "the database is unavailable");
+                ApiError::ServiceUnavailable(
+                    "the service is briefly unavailable; nothing was changed, try again in a few seconds".into(),
+                )
+            }
             StoreError::Unexpected(cause) => ApiError::Unexpected(cause),
         }
     }
@@ -200,6 +210,9 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::OAuth { .. }) {
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
+        if matches!(self, ApiError::ServiceUnavailable(_)) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
         response.extensions_mut().insert(body);
         response
     }
@@ -217,5 +230,14 @@ mod tests {
         let unexpected = ApiError::from(StoreError::Unexpected(anyhow::anyhow!("connection reset")));
         assert_eq!(unexpected.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!unexpected.public_message().contains("connection reset"));
+    }
+
+    #[test]
+    fn an_unreachable_database_is_a_503_with_retry_after() {
+        let error = ApiError::from(StoreError::Unavailable(anyhow::anyhow!("connection refused")));
+        assert_eq!(error.code(), "service_unavailable");
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
     }
 }

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod binaries;
 pub mod browser;
+pub mod cluster;
 pub mod db;
 pub mod lambda;
 pub mod moto;

@@ -72,8 +72,25 @@ impl From<anyhow::Error> for FlowError {
 }
 
 impl From<crate::store::StoreError> for FlowError {
+    /// The database being briefly unreachable is not the person's fault and loses nothing:
+    /// the request is still stored, so the page says to try the same step again.
     fn from(e: crate::store::StoreError) -> Self {
-        FlowError::from(anyhow::Error::new(e))
+        match e {
+            crate::store::StoreError::Unavailable(cause) => {
+                tracing::warn!(error.cause_chain = ?cause, "the database is unavailable");
+                let mut page = pages::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Dexter is briefly unavailable",
+                    "Nothing was lost. Go back and try the same step again in a few seconds.",
+                );
+                page.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from_static(crate::error::RETRY_AFTER_SECONDS),
+                );
+                FlowError::page(page)
+            }
+            other => FlowError::from(anyhow::Error::new(other)),
+        }
     }
 }
 

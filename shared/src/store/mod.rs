@@ -75,6 +75,11 @@ pub enum StoreError {
     /// A record the operation depends on is missing (e.g. the grant's client was deleted).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The database cannot be reached right now (down, restarting, failing over, or the
+    /// pool found no live connection in time). Nothing was changed, or nothing that was
+    /// answered for: the caller may retry shortly; callers answer 503 with `Retry-After`.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] anyhow::Error),
     /// The database failed or returned something we cannot read.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),

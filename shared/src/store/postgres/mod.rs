@@ -111,8 +111,14 @@ impl PgStore {
         Ok(row.try_get(0)?)
     }
 
+    /// A pooled connection. Failing to get one (the server is down or restarting, or every
+    /// connection is busy past [`POOL_TIMEOUT`]) is [`StoreError::Unavailable`]: a dead
+    /// connection is dropped by the pool's recycling, and the next caller connects afresh.
     async fn conn(&self) -> StoreResult<Object> {
-        self.pool.get().await.context("getting a Postgres connection from the pool").map_err(StoreError::Unexpected)
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("getting a Postgres connection")))
     }
 
     /// Runs one statement on a pooled connection: the number of rows it affected.
@@ -169,8 +175,28 @@ fn rustls_connector(extra_roots_pem: Option<&str>) -> anyhow::Result<MakeRustlsC
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
-        StoreError::Unexpected(anyhow::Error::new(error).context("Postgres statement failed"))
+        if connection_lost(&error) {
+            StoreError::Unavailable(anyhow::Error::new(error).context("the Postgres connection was lost"))
+        } else {
+            StoreError::Unexpected(anyhow::Error::new(error).context("Postgres statement failed"))
+        }
     }
+}
+
+/// Whether a statement failed because the server went away rather than because of the
+/// statement: the connection closed or broke (an I/O error), or the server said it is
+/// shutting down, crashed or not yet accepting connections (SQLSTATE class 08 and
+/// 57P01–57P03). A statement cut off this way either did not commit or its commit was
+/// not acknowledged; the callers' writes are safe to retry.
+fn connection_lost(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(code) = error.code() {
+        return code.code().starts_with("08")
+            || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(code);
+    }
+    std::error::Error::source(error).is_some_and(|cause| cause.is::<std::io::Error>())
 }
 
 /// Maps a unique violation on insert to [`StoreError::Conflict`].
