@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use shared::UserId;
-use shared::store::Durability;
 use shared::store::conformance::a_receipt;
 use shared::store::migrate::{self, MIGRATIONS};
 use shared::store::postgres::PgStore;
@@ -60,16 +59,30 @@ async fn the_conformance_suite_passes_twice_on_one_postgres_database() {
     shared::store::conformance::run_all(store).await;
 }
 
-/// A read's receipts commit asynchronously for their own statement only: the pooled
-/// connection they ran on is back to synchronous commits for whatever comes next.
+/// Every receipt is durable before its id is handed out, whatever the database's default:
+/// the receipts function turns an operator's `synchronous_commit = off` back on for its
+/// own transaction, and a receipt stored through a pool whose database defaults to off
+/// is there.
 #[tokio::test]
-async fn relaxed_receipts_leave_the_pooled_connection_synchronous() {
-    let (store, _db) = migrated_postgres().await;
+async fn receipts_commit_synchronously_even_where_the_database_says_otherwise() {
+    let (store, db) = migrated_postgres().await;
+    let client = db.connect().await;
+    client.batch_execute("begin; set local synchronous_commit = off").await.expect("begin");
+    let empty = "'{}'";
+    let call = format!("select connector_insert_receipts({})", vec![empty; 12].join(", "));
+    client.batch_execute(&call).await.expect("the receipts function");
+    let mode: String =
+        client.query_one("select current_setting('synchronous_commit')", &[]).await.expect("setting").get(0);
+    assert_eq!(mode, "local", "the receipts function must commit synchronously");
+    client.batch_execute("rollback").await.expect("rollback");
+
+    client.batch_execute(&format!("alter database {} set synchronous_commit = off", db.name())).await.expect("alter");
+    drop(store);
+    let store = PgStore::connect(db.url(), false).expect("pool builds");
+    assert_eq!(store.setting("synchronous_commit").await.expect("setting"), "off", "the database's default is off");
     let receipt = a_receipt(UserId::random(), chrono::Utc::now());
-    store.insert_receipts(std::slice::from_ref(&receipt), Durability::Relaxed).await.expect("insert");
+    store.insert_receipts(std::slice::from_ref(&receipt)).await.expect("insert");
     assert!(store.get_receipt(receipt.id, receipt.user_id).await.expect("read").is_some());
-    // Used one call at a time, the pool holds one connection: the one the insert ran on.
-    assert_eq!(store.setting("synchronous_commit").await.expect("setting"), "on");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,6 @@ use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::http::extract::Json as JsonBody;
 use crate::scope::Scope;
-use crate::store::Durability;
 
 pub const LIST: Action = Action {
     name: "get_alerts",
@@ -24,7 +23,6 @@ pub const LIST: Action = Action {
     description: "Lists the user's active price and volume alerts.",
     consequential: false,
     tools: &["general/alerts_list"],
-    receipts: Durability::Relaxed,
     query: &[],
     body: None,
     success: (200, alerts),
@@ -39,7 +37,6 @@ pub const CREATE: Action = Action {
     description: "Registers a price or 24h volume alert on a Solana token, above or below a threshold.",
     consequential: true,
     tools: &["general/alerts_create"],
-    receipts: Durability::Durable,
     query: &[],
     body: Some(new_alert),
     success: (200, alert_created),

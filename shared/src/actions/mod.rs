@@ -44,7 +44,7 @@ use crate::mcp::{McpCaller, McpError};
 use crate::receipts::args_digest;
 use crate::scope::Scope;
 use crate::state::AppState;
-use crate::store::{Durability, Receipt, ReceiptStatus};
+use crate::store::{Receipt, ReceiptStatus};
 use guard::Caller;
 
 /// Every action ChatGPT may call, in the spec's order.
@@ -84,9 +84,6 @@ pub struct Action {
     /// The logical MCP tools the handler may call (`McpToolNames` maps them to what
     /// dexter-mcp publishes); a call to any other is refused.
     pub tools: &'static [&'static str],
-    /// How the action's receipts are stored (a receipt naming an approval is always
-    /// durable).
-    pub receipts: Durability,
     /// Query parameters.
     pub query: &'static [Param],
     /// The JSON request body's schema.
@@ -251,16 +248,10 @@ impl ActionCall {
         self.receipts.iter().map(|r| r.id).collect()
     }
 
-    /// Stores the receipts as the declaration says: those of a consequential action (a
-    /// swap, an alert) or naming an approval are flushed before the answer; those of a
-    /// read may trail by the few hundred milliseconds of an asynchronous commit
-    /// ([`Durability::Relaxed`]).
+    /// Stores the receipts, durably, before the answer that names them leaves: a receipt id
+    /// handed to ChatGPT survives a database crash.
     async fn store_receipts(&self) -> Result<(), ApiError> {
-        if !self.receipts.is_empty() {
-            let names_an_approval = self.receipts.iter().any(|r| r.approval_id.is_some());
-            let durability = if names_an_approval { Durability::Durable } else { self.action.receipts };
-            self.state.store.insert_receipts(&self.receipts, durability).await?;
-        }
+        self.state.store.insert_receipts(&self.receipts).await?;
         Ok(())
     }
 

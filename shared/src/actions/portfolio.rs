@@ -12,7 +12,6 @@ use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::mcp::McpError;
 use crate::scope::Scope;
-use crate::store::Durability;
 
 pub const ACTION: Action = Action {
     name: "get_portfolio",
@@ -22,7 +21,6 @@ pub const ACTION: Action = Action {
     description: "Lists the user's Dexter managed wallets with SOL and SPL token balances and USD values.",
     consequential: false,
     tools: &["wallet/list_my_wallets", "solana_list_balances"],
-    receipts: Durability::Relaxed,
     query: &[],
     body: None,
     success: (200, portfolio),

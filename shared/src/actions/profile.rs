@@ -10,7 +10,6 @@ use super::schema::{string, uuid};
 use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::scope::Scope;
-use crate::store::Durability;
 
 pub const ACTION: Action = Action {
     name: "get_profile",
@@ -20,7 +19,6 @@ pub const ACTION: Action = Action {
     description: "The linked Dexter user's id, plan tier and which Dexter tools that tier allows.",
     consequential: false,
     tools: &[],
-    receipts: Durability::Relaxed,
     query: &[],
     body: None,
     success: (200, profile),

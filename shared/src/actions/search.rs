@@ -13,7 +13,6 @@ use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::http::extract::Query;
 use crate::scope::Scope;
-use crate::store::Durability;
 
 pub const ACTION: Action = Action {
     name: "search",
@@ -23,7 +22,6 @@ pub const ACTION: Action = Action {
     description: "Searches Dexter's research sources: pump.fun dossiers, market snapshots and knowledge-base answers.",
     consequential: false,
     tools: &["general/search"],
-    receipts: Durability::Relaxed,
     query: &[
         ("query", true, search_text, "What to research."),
         ("max_results", false, limit_1_10, "How many results (1-10, default 5)."),

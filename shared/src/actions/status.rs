@@ -15,7 +15,6 @@ use crate::error::ApiError;
 use crate::http::extract::Query;
 use crate::ids::ApprovalId;
 use crate::scope::Scope;
-use crate::store::Durability;
 use crate::{approvals, receipts};
 
 pub const SWAP_STATUS: Action = Action {
@@ -26,7 +25,6 @@ pub const SWAP_STATUS: Action = Action {
     description: "Whether a requested swap is pending approval, executed (with its signature), failed, rejected or expired.",
     consequential: false,
     tools: &[],
-    receipts: Durability::Relaxed,
     query: &[("approval_id", true, uuid, "The approval_id swap_execute returned.")],
     body: None,
     success: (200, swap_status),
@@ -41,7 +39,6 @@ pub const RECEIPT: Action = Action {
     description: "Reads a receipt Dexter stored for an earlier action: tool, status, latency and request id.",
     consequential: false,
     tools: &[],
-    receipts: Durability::Relaxed,
     query: &[("receipt_id", true, uuid, "A receipt id from an earlier action's receipt_ids.")],
     body: None,
     success: (200, receipt),

@@ -18,7 +18,6 @@ use crate::error::ApiError;
 use crate::http::extract::Json as JsonBody;
 use crate::receipts::args_digest;
 use crate::scope::Scope;
-use crate::store::Durability;
 
 pub use crate::approvals::APPROVAL_WINDOW;
 
@@ -30,7 +29,6 @@ pub const PREVIEW: Action = Action {
     description: "Simulates a swap, exact-in or exact-out: expected output, route, fees, price impact and warnings. Executes nothing.",
     consequential: false,
     tools: &["solana_swap_preview"],
-    receipts: Durability::Relaxed,
     query: &[],
     body: Some(swap_request),
     success: (200, preview),
@@ -46,7 +44,6 @@ pub const EXECUTE: Action = Action {
     consequential: true,
     // Checked now (the tier must allow it), called only when the user approves.
     tools: &["solana_swap_execute"],
-    receipts: Durability::Durable,
     query: &[],
     body: Some(swap_request),
     success: (202, pending_approval),

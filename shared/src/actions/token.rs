@@ -13,7 +13,6 @@ use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::http::extract::Query;
 use crate::scope::Scope;
-use crate::store::Durability;
 
 pub const ACTION: Action = Action {
     name: "resolve_token",
@@ -23,7 +22,6 @@ pub const ACTION: Action = Action {
     description: "Resolves a symbol, name or mint address to Solana tokens with mint, symbol, liquidity, volume and live USD price.",
     consequential: false,
     tools: &["solana_resolve_token"],
-    receipts: Durability::Relaxed,
     query: &[
         ("query", true, query_text, "A token symbol, name or mint address, e.g. BONK."),
         ("limit", false, limit_1_10, "How many matches to return (1-10, default 5)."),

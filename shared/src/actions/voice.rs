@@ -20,7 +20,7 @@ use super::{Action, ActionCall};
 use crate::error::ApiError;
 use crate::http::extract::Json as JsonBody;
 use crate::scope::Scope;
-use crate::store::{Durability, ReceiptStatus, VoiceHandoff};
+use crate::store::{ReceiptStatus, VoiceHandoff};
 
 pub const ACTION: Action = Action {
     name: "handoff_voice",
@@ -30,7 +30,6 @@ pub const ACTION: Action = Action {
     description: "Creates a time-limited link to Dexter Voice carrying this conversation's context, for the same user. Only where voice is enabled.",
     consequential: false,
     tools: &[],
-    receipts: Durability::Relaxed,
     query: &[],
     body: Some(handoff_request),
     success: (200, handoff),

@@ -52,7 +52,7 @@ pub use memory::MemoryStore;
 pub use notifications::{Notification, NotificationStore, VoiceHandoff};
 pub use postgres::PgStore;
 pub use profiles::{ActionContext, LAST_USED_GRANULARITY, Profile, ProfileStore};
-pub use receipts::{Durability, Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore};
+pub use receipts::{Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore};
 
 /// Every store trait, for `use crate::store::prelude::*;` where a concrete backend's
 /// methods are called.

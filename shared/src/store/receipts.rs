@@ -8,17 +8,6 @@ use super::StoreResult;
 use super::approvals::ApprovalStatus;
 use crate::ids::{ApprovalId, ClientId, UserId};
 
-/// Whether a write must survive a database crash the moment it is acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// Acknowledged once flushed to disk: receipts of consequential actions.
-    Durable,
-    /// Acknowledged once written: Postgres flushes it within a few hundred milliseconds
-    /// (an asynchronous commit). A server crash in that window can lose it but never
-    /// corrupts anything. Receipts of reads.
-    Relaxed,
-}
-
 /// What became of the step a receipt records. Stored and serialized as its name: `ok`,
 /// `error`, or the swap approval's status (`pending_approval`, …) when the receipt
 /// records an approval as it stood.
@@ -131,12 +120,13 @@ pub struct ReceiptCursor {
 /// Receipts.
 #[async_trait::async_trait]
 pub trait ReceiptStore: Send + Sync {
-    /// Stores one receipt, durably.
+    /// Stores one receipt.
     async fn insert_receipt(&self, receipt: &Receipt) -> StoreResult<()> {
-        self.insert_receipts(std::slice::from_ref(receipt), Durability::Durable).await
+        self.insert_receipts(std::slice::from_ref(receipt)).await
     }
-    /// Stores several receipts in one round trip.
-    async fn insert_receipts(&self, receipts: &[Receipt], durability: Durability) -> StoreResult<()>;
+    /// Stores several receipts in one round trip, all or nothing, durably: once this
+    /// returns, a database crash cannot lose them (their ids are about to be handed out).
+    async fn insert_receipts(&self, receipts: &[Receipt]) -> StoreResult<()>;
     /// Reads one of a user's receipts.
     async fn get_receipt(&self, id: Uuid, user_id: UserId) -> StoreResult<Option<Receipt>>;
     /// A user's receipts, newest first, strictly after `before` when given.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{new_token, now};
 use crate::ids::{ApprovalId, ClientId, UserId};
-use crate::store::{ApprovalStatus, Durability, Receipt, ReceiptStatus, Store, StoreError};
+use crate::store::{ApprovalStatus, Receipt, ReceiptStatus, Store, StoreError};
 
 /// A receipt of a read action, for `user_id`.
 pub fn a_receipt(user_id: UserId, created_at: DateTime<Utc>) -> Receipt {
@@ -44,8 +44,8 @@ pub async fn receipts_paginate_newest_first(store: &dyn Store) {
 
     let (first, rest) = receipts.split_at(1);
     store.insert_receipt(&first[0]).await.expect("insert one");
-    store.insert_receipts(rest, Durability::Relaxed).await.expect("insert many");
-    store.insert_receipts(&[], Durability::Durable).await.expect("insert none");
+    store.insert_receipts(rest).await.expect("insert many");
+    store.insert_receipts(&[]).await.expect("insert none");
     store.insert_receipt(&a_receipt(UserId::random(), now)).await.expect("someone else's");
     assert!(matches!(store.insert_receipt(&first[0]).await, Err(StoreError::Conflict(_))));
 

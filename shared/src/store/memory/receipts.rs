@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use super::MemoryStore;
 use crate::ids::UserId;
-use crate::store::{Durability, Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore, StoreError, StoreResult};
+use crate::store::{Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore, StoreError, StoreResult};
 
 #[async_trait]
 impl ReceiptStore for MemoryStore {
-    async fn insert_receipts(&self, receipts: &[Receipt], _durability: Durability) -> StoreResult<()> {
+    async fn insert_receipts(&self, receipts: &[Receipt]) -> StoreResult<()> {
         let mut state = self.state()?;
         // All or nothing, like the single INSERT of the Postgres store.
         let mut ids = std::collections::HashSet::new();

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{PgStore, conflict_on_duplicate, rows};
 use crate::ids::{ApprovalId, UserId};
-use crate::store::{Durability, Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore, StoreResult};
+use crate::store::{Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore, StoreResult};
 
 const RECEIPT_COLUMNS: &str = "id, user_id, client_id, action, mcp_tool, args_digest, status, \
     error_code, upstream_latency_ms, request_id, approval_id, created_at";
@@ -35,13 +35,14 @@ fn receipt_from_row(row: &Row) -> StoreResult<Receipt> {
 
 #[async_trait]
 impl ReceiptStore for PgStore {
-    async fn insert_receipts(&self, receipts: &[Receipt], durability: Durability) -> StoreResult<()> {
+    async fn insert_receipts(&self, receipts: &[Receipt]) -> StoreResult<()> {
         if receipts.is_empty() {
             return Ok(());
         }
         // One call with column arrays, unnested back into rows by the function (migration
-        // 0004, whose plan the server keeps): one round trip, and all or nothing. Relaxed
-        // turns synchronous_commit off for this statement's own transaction only.
+        // 0009, whose plan the server keeps): one round trip, all or nothing, committed
+        // synchronously (the function turns a database-wide synchronous_commit=off back
+        // on for its own transaction).
         let ids: Vec<Uuid> = receipts.iter().map(|r| r.id).collect();
         let user_ids: Vec<UserId> = receipts.iter().map(|r| r.user_id).collect();
         let client_ids: Vec<&str> = receipts.iter().map(|r| r.client_id.as_str()).collect();
@@ -54,9 +55,8 @@ impl ReceiptStore for PgStore {
         let request_ids: Vec<&str> = receipts.iter().map(|r| r.request_id.as_str()).collect();
         let approval_ids: Vec<Option<ApprovalId>> = receipts.iter().map(|r| r.approval_id).collect();
         let created: Vec<DateTime<Utc>> = receipts.iter().map(|r| r.created_at).collect();
-        let relaxed = durability == Durability::Relaxed;
         self.execute_or(
-            "select connector_insert_receipts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "select connector_insert_receipts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             &[
                 (&ids, Type::UUID_ARRAY),
                 (&user_ids, Type::UUID_ARRAY),
@@ -70,7 +70,6 @@ impl ReceiptStore for PgStore {
                 (&request_ids, Type::TEXT_ARRAY),
                 (&approval_ids, Type::UUID_ARRAY),
                 (&created, Type::TIMESTAMPTZ_ARRAY),
-                (&relaxed, Type::BOOL),
             ],
             conflict_on_duplicate("receipt"),
         )
