@@ -217,6 +217,7 @@ impl FakeSupabaseAuth {
         let router = Router::new()
             .route("/auth/v1/otp", post(otp))
             .route("/auth/v1/verify", post(verify))
+            .route("/auth/v1/admin/generate_link", post(generate_link))
             .with_state(state.clone());
         let (addr, server) = spawn(router).await;
         FakeSupabaseAuth { url: format!("http://{addr}"), state, _server: server }
@@ -238,6 +239,11 @@ impl FakeSupabaseAuth {
         lock(&self.state).outbox.get(email).map(|o| (o.redirect_to.clone(), o.token_hash.clone()))
     }
 
+    /// An existing Supabase user (e.g. an operator's smoke-test account) with a known id.
+    pub fn add_user(&self, email: &str, id: shared::ids::UserId) {
+        lock(&self.state).users.insert(email.to_lowercase(), id.into());
+    }
+
     /// The user id Supabase gave `email`, once it signed up.
     pub fn user_id_for(&self, email: &str) -> Option<shared::ids::UserId> {
         lock(&self.state).users.get(email).copied().map(shared::ids::UserId::from)
@@ -249,6 +255,49 @@ impl FakeSupabaseAuth {
             otp.expired = true;
         }
     }
+}
+
+/// The project's `service_role` key, which the admin API requires as the bearer.
+pub const SERVICE_ROLE_KEY: &str = "test-service-role-key";
+
+/// `POST /auth/v1/admin/generate_link` (GoTrue's admin API, service role only): mints a
+/// sign-in credential for an existing user without sending an email, answering the user
+/// with `action_link`, `email_otp`, `hashed_token`, `verification_type` and `redirect_to`
+/// at the top level. The credential is the user's one live code and link, as `/otp`'s is.
+async fn generate_link(
+    State(state): State<Arc<Mutex<AuthState>>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(SERVICE_ROLE_KEY) {
+        return auth_error(StatusCode::FORBIDDEN, "not_admin", "User not allowed");
+    }
+    let mut s = lock(&state);
+    if body["type"] != json!("magiclink") {
+        return auth_error(StatusCode::BAD_REQUEST, "validation_failed", "Invalid link type");
+    }
+    let email = body["email"].as_str().unwrap_or("").to_lowercase();
+    let Some(id) = s.users.get(&email).copied() else {
+        return auth_error(StatusCode::NOT_FOUND, "user_not_found", "User with this email not found");
+    };
+    let minted = Otp {
+        code: format!("{:06}", Uuid::new_v4().as_u128() % 1_000_000),
+        token_hash: Uuid::new_v4().simple().to_string(),
+        redirect_to: body["redirect_to"].as_str().unwrap_or_default().to_owned(),
+        sent_at: Instant::now(),
+        expired: false,
+    };
+    s.pending.insert(email.clone(), minted.clone());
+    Json(json!({
+        "id": id, "aud": "authenticated", "role": "authenticated", "email": email,
+        "action_link": format!("/auth/v1/verify?token={}&type=magiclink", minted.token_hash),
+        "email_otp": minted.code,
+        "hashed_token": minted.token_hash,
+        "verification_type": "magiclink",
+        "redirect_to": minted.redirect_to,
+    }))
+    .into_response()
 }
 
 /// Supabase's default error shape, with the `x-sb-error-code` header it sets.
