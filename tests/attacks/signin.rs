@@ -184,6 +184,31 @@ async fn the_sixth_code_on_one_sign_in_never_reaches_supabase_even_when_right() 
     assert_eq!(c.supabase.verify_calls(), 5);
 }
 
+/// Magic links count as tries too: five forged links end the sign-in, and the real link
+/// that arrives next is refused without reaching Supabase.
+#[tokio::test]
+async fn forged_magic_links_use_up_the_same_five_tries() {
+    let c = Connector::start().await;
+    let mut browser = Browser::default();
+    let login = c.authorize(&mut browser).await;
+    let victim = unique_email();
+    assert_eq!(c.request_email(&mut browser, &login, &victim).await.status, 200);
+    let (redirect_to, token_hash) = c.supabase.last_magic_link_for(&victim).expect("a magic link");
+    let link = |hash: &str| format!("{redirect_to}&token_hash={hash}&type=magiclink");
+
+    for _ in 0..5 {
+        let page = browser.get(&link(&Uuid::new_v4().simple().to_string())).await;
+        assert_eq!(page.status, 400, "{}", page.body);
+        assert!(page.body.contains("already used or has expired"), "{}", page.body);
+    }
+    assert_eq!(c.supabase.verify_calls(), 5);
+    let real = browser.get(&link(&token_hash)).await;
+    assert_eq!(real.status, 429, "{}", real.body);
+    assert!(real.body.contains("Start again from ChatGPT"));
+    assert_eq!(c.supabase.verify_calls(), 5, "the sixth link reached Supabase");
+    assert_eq!(c.request_row(&login).await, None, "the request is dead");
+}
+
 /// Twenty guesses fired at once at one sign-in: the budget is taken in the database
 /// before Supabase is asked, so only five reach it.
 #[tokio::test]
