@@ -448,6 +448,19 @@ async fn refused_token_requests_are_budgeted_per_source_ip_across_lambda_instanc
         assert_eq!(body["request_id"], format!("Token{n}="));
     }
 
+    // Claiming the neighbour's address in X-Forwarded-For changes nothing.
+    let spoofed = GatewayEvent::new("POST", "/oauth/chatgpt/token")
+        .source_ip(attacker)
+        .header("x-forwarded-for", neighbour)
+        .form_body(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "dxrt_guessed"),
+            ("client_id", "chatgpt-attacked"),
+        ])
+        .build();
+    let answer = instances[0].invoke(spoofed).await;
+    assert_eq!(answer["statusCode"], 429, "{answer}");
+
     // The neighbour's address is untouched: refused as usual, then served.
     let answer = instances[0].invoke(attempt(neighbour, "dxcs_guess", 2000)).await;
     assert_eq!(answer["statusCode"], 401, "{answer}");
