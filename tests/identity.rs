@@ -6,12 +6,15 @@ use shared::config::{CaptchaVerifier, TURNSTILE_TEST_SECRET, TurnstileConfig};
 use shared::identity::dev::{DEV_USER_EMAIL, DEV_USER_ID, DevIdentity};
 use shared::identity::supabase::SupabaseAuth;
 use shared::identity::{IdentityError, IdentityProvider};
-use shared::turnstile::{Turnstile, TurnstileError};
+use shared::turnstile::{Expected, Turnstile, TurnstileError};
 use testkit::standins::{FakeSiteverify, FakeSupabaseAuth};
 
 const SECRET: &str = "0x4AAAAAAA-fake-widget-secret";
 const ANON_KEY: &str = "fake-anon-key";
 const CALLBACK: &str = "https://api.dexter.cash/oauth/chatgpt/callback?login=7f3c";
+/// Where the stand-in's default tokens are solved: the test app's host, the login action.
+const EXPECTED: Expected<'static> =
+    Expected { hostname: testkit::standins::DEFAULT_TURNSTILE_HOSTNAME, action: shared::turnstile::LOGIN_ACTION };
 
 fn turnstile(secret: &str, siteverify_url: &str) -> Turnstile {
     Turnstile::new(
@@ -43,13 +46,13 @@ async fn a_turnstile_token_verifies_once_then_is_refused_as_a_duplicate() {
     let turnstile = turnstile(SECRET, &fake.url);
     let token = fake.issue_token();
 
-    turnstile.verify(&token, Some("203.0.113.7")).await.unwrap();
+    turnstile.verify(&token, Some("203.0.113.7"), EXPECTED).await.unwrap();
     assert_eq!(fake.last_remoteip().as_deref(), Some("203.0.113.7"));
 
-    let err = turnstile.verify(&token, None).await.unwrap_err();
+    let err = turnstile.verify(&token, None, EXPECTED).await.unwrap_err();
     assert_eq!(codes(err), ["timeout-or-duplicate"]);
 
-    let err = turnstile.verify("never-issued", None).await.unwrap_err();
+    let err = turnstile.verify("never-issued", None, EXPECTED).await.unwrap_err();
     assert_eq!(codes(err), ["invalid-input-response"]);
     assert_eq!(fake.calls(), 3);
 }
@@ -59,7 +62,7 @@ async fn a_wrong_turnstile_secret_is_rejected() {
     let fake = FakeSiteverify::start(SECRET).await;
     let turnstile = turnstile("0x4AAAAAAA-some-other-secret", &fake.url);
 
-    let err = turnstile.verify(&fake.issue_token(), None).await.unwrap_err();
+    let err = turnstile.verify(&fake.issue_token(), None, EXPECTED).await.unwrap_err();
     assert_eq!(codes(err), ["invalid-input-secret"]);
 }
 
@@ -69,7 +72,7 @@ async fn siteverify_being_down_makes_turnstile_unavailable() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let turnstile = turnstile(SECRET, &format!("http://127.0.0.1:{port}/turnstile/v0/siteverify"));
 
-    let err = turnstile.verify("some-token", None).await.unwrap_err();
+    let err = turnstile.verify("some-token", None, EXPECTED).await.unwrap_err();
     assert!(matches!(err, TurnstileError::Unavailable(_)), "{err:?}");
 }
 
@@ -82,11 +85,11 @@ async fn a_lost_siteverify_answer_is_retried_without_spending_the_token_twice() 
 
     // The first call spends the token but its answer is lost; the retry carries the same
     // idempotency key and gets the first answer instead of `timeout-or-duplicate`.
-    turnstile.verify(&token, None).await.unwrap();
+    turnstile.verify(&token, None, EXPECTED).await.unwrap();
     assert_eq!(fake.calls(), 2);
     assert_eq!(fake.times_sent(&token), 2);
 
-    let err = turnstile.verify(&token, None).await.unwrap_err();
+    let err = turnstile.verify(&token, None, EXPECTED).await.unwrap_err();
     assert_eq!(codes(err), ["timeout-or-duplicate"]);
 }
 
@@ -96,11 +99,11 @@ async fn the_turnstile_test_secret_passes_offline_without_a_call() {
     let turnstile = turnstile(TURNSTILE_TEST_SECRET, &fake.url);
     assert!(turnstile.uses_test_keys());
 
-    turnstile.verify("XXXX.DUMMY.TOKEN.XXXX", None).await.unwrap();
-    turnstile.verify("anything-else", None).await.unwrap();
+    turnstile.verify("XXXX.DUMMY.TOKEN.XXXX", None, EXPECTED).await.unwrap();
+    turnstile.verify("anything-else", None, EXPECTED).await.unwrap();
     // Even test keys refuse what Cloudflare's widget could never produce.
-    assert!(turnstile.verify("", None).await.is_err());
-    assert!(turnstile.verify(&"t".repeat(2049), None).await.is_err());
+    assert!(turnstile.verify("", None, EXPECTED).await.is_err());
+    assert!(turnstile.verify(&"t".repeat(2049), None, EXPECTED).await.is_err());
     assert_eq!(fake.calls(), 0);
 }
 

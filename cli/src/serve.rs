@@ -47,7 +47,8 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     print_banner(&state.config, port, storage, &upstream, &client_secret);
 
     let app = shared::http::finish(shared::routes::all_routes(state).merge(dev_callback_router()));
-    axum::serve(listener, app)
+    // With the peer address, which the per-address budgets count under (`ClientIp`).
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
             println!("stopping");

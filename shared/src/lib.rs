@@ -20,6 +20,7 @@ pub mod identity;
 pub mod ids;
 pub mod keys;
 pub mod lambda;
+pub mod limits;
 pub mod mcp;
 pub mod oauth;
 pub mod openapi;

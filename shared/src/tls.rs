@@ -41,3 +41,31 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 pub fn client() -> reqwest::Client {
     client_builder().build().expect("a default HTTP client builds")
 }
+
+/// Why [`read_limited`] gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The body went past the limit; reading stopped there.
+    #[error("the answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The connection failed (or timed out) while the body was read.
+    #[error("reading the answer failed")]
+    Transport(#[source] reqwest::Error),
+}
+
+/// Reads a whole response body, refusing one longer than `limit` bytes: every answer
+/// from a service the connector calls is read through here, so a misbehaving (or
+/// hostile) upstream costs at most `limit` bytes of memory.
+pub async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(ReadError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(ReadError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

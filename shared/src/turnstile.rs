@@ -10,8 +10,18 @@
 //! `idempotency_key` gets the first answer again instead of spending the token twice, which
 //! is what lets [`Turnstile::verify`] retry a call whose answer was lost.
 //!
+//! A successful answer is only accepted when it says where and why the challenge was
+//! solved: `hostname` must be the public host of `PUBLIC_BASE_URL` and `action` must be the
+//! one the login page gives its widget ([`LOGIN_ACTION`]). Otherwise a token solved on
+//! any other page that uses the same site key (another Dexter page, or an attacker's copy
+//! of ours on another host) would pass here. The visitor's address goes along as
+//! `remoteip`. Answers larger than [`MAX_ANSWER_BYTES`] are refused unread.
+//!
 //! With Cloudflare's documented always-pass test secret ([`TURNSTILE_TEST_SECRET`]) every
 //! non-empty token passes, so the client answers itself and `connector serve` runs offline.
+//! That is the one exception to the hostname and action checks: Cloudflare's test keys
+//! answer `hostname: "example.com"` whatever the page, and with the test secret siteverify is
+//! not called at all. A deployment refuses the test secret (see `config`).
 
 use std::time::Duration;
 
@@ -25,6 +35,12 @@ use crate::error::error_chain_fmt;
 /// Cloudflare's documented maximum token length.
 pub const MAX_TOKEN_LEN: usize = 2048;
 
+/// The `data-action` of the login page's widget, which siteverify echoes back as `action`.
+pub const LOGIN_ACTION: &str = "login";
+
+/// The largest siteverify answer read (a real one is a few hundred bytes).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// Per attempt. The user is waiting on the login page, and two attempts must fit well
 /// inside the Lambda's timeout.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
@@ -35,6 +51,15 @@ const ATTEMPTS: usize = 2;
 pub struct Turnstile {
     http: reqwest::Client,
     config: TurnstileConfig,
+}
+
+/// Where and for what a token must have been solved.
+#[derive(Clone, Copy, Debug)]
+pub struct Expected<'a> {
+    /// The page's host name (`api.dexter.cash`), compared ignoring ASCII case.
+    pub hostname: &'a str,
+    /// The widget's `data-action`.
+    pub action: &'a str,
 }
 
 /// Why a token did not pass.
@@ -82,10 +107,16 @@ impl Turnstile {
         self.config.secret.expose_secret() == TURNSTILE_TEST_SECRET
     }
 
-    /// Checks a widget token once. `remote_ip` is the visitor's address, which Cloudflare
+    /// Checks a widget token once: it must pass and have been solved on `expected`'s
+    /// host for `expected`'s action. `remote_ip` is the visitor's address, which Cloudflare
     /// uses as an extra signal.
     #[tracing::instrument(name = "turnstile.verify", skip_all)]
-    pub async fn verify(&self, token: &str, remote_ip: Option<&str>) -> Result<(), TurnstileError> {
+    pub async fn verify(
+        &self,
+        token: &str,
+        remote_ip: Option<&str>,
+        expected: Expected<'_>,
+    ) -> Result<(), TurnstileError> {
         // Cloudflare would refuse these too; refusing here saves a round trip and keeps
         // oversized input out of the request body.
         if token.is_empty() {
@@ -115,7 +146,7 @@ impl Turnstile {
         let mut last_failure = anyhow!("siteverify was not called");
         for attempt in 1..=ATTEMPTS {
             match self.call(body.clone()).await {
-                Ok(answer) => return judge(answer),
+                Ok(answer) => return judge(answer, expected),
                 Err(Attempt::Final(e)) => return Err(TurnstileError::Unavailable(e)),
                 Err(Attempt::Retryable(e)) => {
                     tracing::warn!(attempt, error = %format!("{e:#}"), "siteverify attempt failed");
@@ -144,9 +175,11 @@ impl Turnstile {
         if !status.is_success() {
             return Err(Attempt::Final(anyhow!("siteverify answered {status}")));
         }
-        response
-            .json::<SiteverifyAnswer>()
+        let body = crate::tls::read_limited(response, MAX_ANSWER_BYTES)
             .await
+            .context("reading siteverify's answer")
+            .map_err(Attempt::Final)?;
+        serde_json::from_slice::<SiteverifyAnswer>(&body)
             .context("siteverify's answer is not the documented JSON")
             .map_err(Attempt::Final)
     }
@@ -158,13 +191,19 @@ enum Attempt {
     Final(anyhow::Error),
 }
 
-fn judge(answer: SiteverifyAnswer) -> Result<(), TurnstileError> {
+fn judge(answer: SiteverifyAnswer, expected: Expected<'_>) -> Result<(), TurnstileError> {
     if answer.success {
-        tracing::debug!(
-            hostname = answer.hostname.as_deref().unwrap_or(""),
-            action = answer.action.as_deref().unwrap_or(""),
-            "Turnstile token verified"
-        );
+        let hostname = answer.hostname.as_deref().unwrap_or("");
+        let action = answer.action.as_deref().unwrap_or("");
+        if !hostname.eq_ignore_ascii_case(expected.hostname) {
+            tracing::info!(hostname, expected = expected.hostname, "Turnstile token solved on another host");
+            return Err(rejected("hostname-mismatch"));
+        }
+        if action != expected.action {
+            tracing::info!(action, expected = expected.action, "Turnstile token solved for another action");
+            return Err(rejected("action-mismatch"));
+        }
+        tracing::debug!(hostname, action, "Turnstile token verified");
         return Ok(());
     }
     let codes = answer.error_codes;
@@ -225,6 +264,28 @@ fn encode_component(out: &mut String, text: &str) {
 mod tests {
     use super::*;
 
+    fn answer(hostname: &str, action: &str) -> SiteverifyAnswer {
+        SiteverifyAnswer {
+            success: true,
+            error_codes: Vec::new(),
+            hostname: Some(hostname.into()),
+            action: Some(action.into()),
+        }
+    }
+
+    #[test]
+    fn a_passed_challenge_counts_only_for_our_host_and_the_login_action() {
+        let expected = Expected { hostname: "api.dexter.cash", action: LOGIN_ACTION };
+        assert!(judge(answer("api.dexter.cash", "login"), expected).is_ok());
+        assert!(judge(answer("API.Dexter.cash", "login"), expected).is_ok());
+        for (hostname, action) in [("evil.example", "login"), ("example.com", "login"), ("api.dexter.cash", "signup")] {
+            let err = judge(answer(hostname, action), expected).unwrap_err();
+            assert!(matches!(err, TurnstileError::Rejected { .. }), "{hostname} {action}: {err:?}");
+        }
+        let missing = SiteverifyAnswer { success: true, error_codes: Vec::new(), hostname: None, action: None };
+        assert!(judge(missing, expected).is_err());
+    }
+
     #[test]
     fn form_bodies_are_encoded_as_browsers_encode_them() {
         assert_eq!(
@@ -244,8 +305,9 @@ mod tests {
             },
             crate::tls::client(),
         );
+        let expected = Expected { hostname: "api.dexter.cash", action: LOGIN_ACTION };
         for token in [String::new(), "t".repeat(MAX_TOKEN_LEN + 1)] {
-            let err = turnstile.verify(&token, None).await.unwrap_err();
+            let err = turnstile.verify(&token, None, expected).await.unwrap_err();
             assert!(matches!(err, TurnstileError::Rejected { .. }), "{err:?}");
         }
     }

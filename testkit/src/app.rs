@@ -94,7 +94,7 @@ pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
     let state = shared::AppState::with_store(config, store.clone());
     let app = shared::http::finish(shared::routes::all_routes(state.clone()));
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
     });
     TestApp { base_url, state, store, client_secret, siteverify, supabase, _server: server }
 }

@@ -248,6 +248,7 @@ pub struct GatewayEvent {
     headers: serde_json::Map<String, Value>,
     body: Option<String>,
     request_id: String,
+    source_ip: String,
 }
 
 impl GatewayEvent {
@@ -272,6 +273,7 @@ impl GatewayEvent {
             headers,
             body: None,
             request_id: "JKJaXmPLvHcESHA=".to_owned(),
+            source_ip: "203.0.113.7".to_owned(),
         }
     }
 
@@ -305,6 +307,23 @@ impl GatewayEvent {
         event
     }
 
+    /// A form-urlencoded body, with its content type.
+    pub fn form_body(self, pairs: &[(&str, &str)]) -> GatewayEvent {
+        let mut url = reqwest::Url::parse("http://form.invalid/").expect("a URL");
+        url.query_pairs_mut().extend_pairs(pairs);
+        let mut event = self.header("content-type", "application/x-www-form-urlencoded");
+        event.body = Some(url.query().unwrap_or_default().to_owned());
+        event
+    }
+
+    /// The caller's address as API Gateway saw the connection
+    /// (`requestContext.http.sourceIp`; `x-forwarded-for` follows it, as API Gateway
+    /// appends the address it saw).
+    pub fn source_ip(mut self, ip: &str) -> GatewayEvent {
+        self.source_ip = ip.to_owned();
+        self.header("x-forwarded-for", ip)
+    }
+
     /// API Gateway's request id (`requestContext.requestId`).
     pub fn request_id(mut self, request_id: &str) -> GatewayEvent {
         self.request_id = request_id.to_owned();
@@ -330,7 +349,7 @@ impl GatewayEvent {
                     "method": self.method,
                     "path": self.path,
                     "protocol": "HTTP/1.1",
-                    "sourceIp": "203.0.113.7",
+                    "sourceIp": self.source_ip,
                     "userAgent": user_agent
                 },
                 "requestId": self.request_id,

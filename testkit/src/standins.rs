@@ -4,8 +4,10 @@
 //! tests exercise.
 //!
 //! - [`FakeSiteverify`]: `POST /turnstile/v0/siteverify`, form-encoded `secret`,
-//!   `response`, `remoteip`, `idempotency_key`; answers `{"success", "error-codes", ...}`.
-//!   Tokens are single use; a repeated `idempotency_key` replays the first answer.
+//!   `response`, `remoteip`, `idempotency_key`; answers `{"success", "error-codes",
+//!   "hostname", "action", ...}` with the host name and widget action the token was solved
+//!   on ([`FakeSiteverify::issue_token_solved_on`]). Tokens are single use; a repeated
+//!   `idempotency_key` replays the first answer.
 //! - [`FakeSupabaseAuth`]: `POST /auth/v1/otp` and `POST /auth/v1/verify`, `apikey`
 //!   required, errors in Supabase's default `{"code", "error_code", "msg"}` shape. Sent
 //!   "emails" are recorded instead of delivered. Like the real service it allows one email
@@ -64,8 +66,8 @@ pub struct FakeSiteverify {
 #[derive(Default)]
 struct SiteverifyState {
     secret: String,
-    /// Issued and not yet spent.
-    live: HashSet<String>,
+    /// Issued and not yet spent, with the host name and action each was solved on.
+    live: HashMap<String, (String, String)>,
     spent: HashSet<String>,
     /// First answer per idempotency key, replayed on a repeat.
     answers: HashMap<String, Value>,
@@ -75,7 +77,13 @@ struct SiteverifyState {
     last_remoteip: Option<String>,
     /// Answers to process and then lose (502), as if the connection broke on the way back.
     lose_answers: usize,
+    /// Bytes of padding (in `cdata`) every successful answer carries.
+    padding: usize,
 }
+
+/// Where [`FakeSiteverify::issue_token`]'s challenges are solved: the host of the
+/// in-process test app's and `connector serve`'s default base URL, with the login page's action.
+pub const DEFAULT_TURNSTILE_HOSTNAME: &str = "127.0.0.1";
 
 impl FakeSiteverify {
     pub async fn start(secret: &str) -> FakeSiteverify {
@@ -90,11 +98,24 @@ impl FakeSiteverify {
         }
     }
 
-    /// A token as the widget would hand the browser after a solved challenge.
+    /// A token as the widget would hand the browser after a solved challenge on
+    /// [`DEFAULT_TURNSTILE_HOSTNAME`] with `data-action="login"`.
     pub fn issue_token(&self) -> String {
+        self.issue_token_solved_on(DEFAULT_TURNSTILE_HOSTNAME, "login")
+    }
+
+    /// A token for a challenge solved on a page at `hostname` whose widget has
+    /// `data-action` `action`: siteverify reports both back.
+    pub fn issue_token_solved_on(&self, hostname: &str, action: &str) -> String {
         let token = format!("0.fake-turnstile.{}", Uuid::new_v4().simple());
-        lock(&self.state).live.insert(token.clone());
+        lock(&self.state).live.insert(token.clone(), (hostname.to_owned(), action.to_owned()));
         token
+    }
+
+    /// From now on every successful answer is padded to more than `bytes` bytes, as a
+    /// misbehaving siteverify (or something impersonating it) might answer.
+    pub fn pad_answers(&self, bytes: usize) {
+        lock(&self.state).padding = bytes;
     }
 
     /// HTTP calls received.
@@ -136,21 +157,21 @@ async fn siteverify(
             Some(secret) if *secret != s.secret => Some("invalid-input-secret"),
             _ if token.is_empty() => Some("missing-input-response"),
             _ if s.spent.contains(&token) => Some("timeout-or-duplicate"),
-            _ if !s.live.contains(&token) => Some("invalid-input-response"),
+            _ if !s.live.contains_key(&token) => Some("invalid-input-response"),
             _ => None,
         };
         let answer = match error {
             Some(code) => json!({"success": false, "error-codes": [code], "messages": []}),
             None => {
-                s.live.remove(&token);
+                let (hostname, action) = s.live.remove(&token).unwrap_or_default();
                 s.spent.insert(token.clone());
                 json!({
                     "success": true,
                     "error-codes": [],
                     "challenge_ts": chrono::Utc::now().to_rfc3339(),
-                    "hostname": "127.0.0.1",
-                    "action": "login",
-                    "cdata": "",
+                    "hostname": hostname,
+                    "action": action,
+                    "cdata": "x".repeat(s.padding),
                     "metadata": {"interactive": false},
                     "messages": [],
                 })
@@ -181,6 +202,14 @@ pub struct FakeSupabaseAuth {
 
 struct AuthState {
     anon_key: String,
+    /// `/otp` calls that got past the API key, per email address (refused ones included).
+    otp_calls: HashMap<String, usize>,
+    /// `/verify` calls that got past the API key.
+    verify_calls: usize,
+    /// The shortest time between two emails to one address.
+    email_min_interval: Duration,
+    /// Bytes of padding every successful answer carries.
+    padding: usize,
     users: HashMap<String, Uuid>,
     /// By email: the live code and its link token hash (one credential, as in Supabase).
     pending: HashMap<String, Otp>,
@@ -208,6 +237,10 @@ impl FakeSupabaseAuth {
     pub async fn start(anon_key: &str) -> FakeSupabaseAuth {
         let state = Arc::new(Mutex::new(AuthState {
             anon_key: anon_key.to_owned(),
+            otp_calls: HashMap::new(),
+            verify_calls: 0,
+            email_min_interval: EMAIL_MIN_INTERVAL,
+            padding: 0,
             users: HashMap::new(),
             pending: HashMap::new(),
             outbox: HashMap::new(),
@@ -247,6 +280,32 @@ impl FakeSupabaseAuth {
     /// The user id Supabase gave `email`, once it signed up.
     pub fn user_id_for(&self, email: &str) -> Option<shared::ids::UserId> {
         lock(&self.state).users.get(email).copied().map(shared::ids::UserId::from)
+    }
+
+    /// `/otp` calls received (sign-in emails asked for), for every address.
+    pub fn otp_calls(&self) -> usize {
+        lock(&self.state).otp_calls.values().sum()
+    }
+
+    /// `/otp` calls received for `email`.
+    pub fn otp_calls_for(&self, email: &str) -> usize {
+        lock(&self.state).otp_calls.get(&email.to_lowercase()).copied().unwrap_or(0)
+    }
+
+    /// `/verify` calls received (codes and links checked).
+    pub fn verify_calls(&self) -> usize {
+        lock(&self.state).verify_calls
+    }
+
+    /// Sends to one address as often as asked (the project's `SMTP_MAX_FREQUENCY` set to
+    /// 0), so that only the connector's own budgets limit them.
+    pub fn allow_rapid_emails(&self) {
+        lock(&self.state).email_min_interval = Duration::ZERO;
+    }
+
+    /// From now on every successful answer is padded to more than `bytes` bytes.
+    pub fn pad_answers(&self, bytes: usize) {
+        lock(&self.state).padding = bytes;
     }
 
     /// Lets every code and link sent so far run out, as an hour passing would.
@@ -371,6 +430,7 @@ async fn otp(
     }
 
     let email = body["email"].as_str().unwrap_or("").to_lowercase();
+    *lock(&state).otp_calls.entry(email.clone()).or_default() += 1;
     let valid = matches!(email.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.'));
     if !valid {
         return auth_error(
@@ -385,8 +445,8 @@ async fn otp(
     }
     if let Some(last) = s.outbox.get(&email) {
         let since = last.sent_at.elapsed();
-        if since < EMAIL_MIN_INTERVAL {
-            let wait = (EMAIL_MIN_INTERVAL - since).as_secs().max(1);
+        if since < s.email_min_interval {
+            let wait = (s.email_min_interval - since).as_secs().max(1);
             return auth_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "over_email_send_rate_limit",
@@ -405,6 +465,9 @@ async fn otp(
     };
     s.pending.insert(email.clone(), sent.clone());
     s.outbox.insert(email, sent);
+    if s.padding > 0 {
+        return Json(json!({ "padding": "x".repeat(s.padding) })).into_response();
+    }
     Json(json!({})).into_response()
 }
 
@@ -436,6 +499,7 @@ async fn verify(State(state): State<Arc<Mutex<AuthState>>>, headers: HeaderMap, 
     if let Err(refusal) = check_apikey(&s, &headers) {
         return refusal;
     }
+    s.verify_calls += 1;
     let kind = body["type"].as_str().unwrap_or("");
     let token = body["token"].as_str().unwrap_or("");
     let token_hash = body["token_hash"].as_str().unwrap_or("");
@@ -490,7 +554,7 @@ async fn verify(State(state): State<Arc<Mutex<AuthState>>>, headers: HeaderMap, 
             "email_confirmed_at": now,
             "last_sign_in_at": now,
             "app_metadata": {"provider": "email", "providers": ["email"]},
-            "user_metadata": {},
+            "user_metadata": { "padding": "x".repeat(s.padding) },
             "created_at": now,
             "updated_at": now,
         },

@@ -40,6 +40,10 @@ use crate::config::CaptchaVerifier;
 /// `/otp` sends the email before it answers, so allow for a slow mail server.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest answer read from Supabase Auth: a session with its user is a few KiB; a
+/// bigger one is refused unread rather than buffered.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// Supabase's one-time codes are 6 to 10 digits, depending on the project's settings.
 const CODE_DIGITS: std::ops::RangeInclusive<usize> = 6..=10;
 
@@ -84,7 +88,11 @@ impl SupabaseAuth {
             .map_err(|e| unavailable(anyhow!(e.without_url()).context("calling Supabase Auth")))?;
         let status = response.status();
         let header_code = response.headers().get("x-sb-error-code").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let text = response.text().await.context("reading Supabase Auth's answer").map_err(unavailable)?;
+        let body = crate::tls::read_limited(response, MAX_ANSWER_BYTES)
+            .await
+            .context("reading Supabase Auth's answer")
+            .map_err(unavailable)?;
+        let text = String::from_utf8_lossy(&body);
         if status.is_success() {
             // `/otp` answers `{}`; an empty body is as good.
             if text.trim().is_empty() {

@@ -326,16 +326,14 @@ fn transport_error(error: reqwest::Error) -> McpError {
     if error.is_timeout() { McpError::Timeout } else { McpError::Unreachable(error.into()) }
 }
 
-/// Reads a whole body, refusing one longer than `limit` bytes.
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, McpError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-        if body.len() + chunk.len() > limit {
-            return Err(McpError::Protocol(format!("the answer is larger than {limit} bytes")));
+/// Reads a whole body, refusing one longer than `limit` bytes ([`crate::tls::read_limited`]).
+async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, McpError> {
+    crate::tls::read_limited(response, limit).await.map_err(|e| match e {
+        crate::tls::ReadError::TooLarge { limit } => {
+            McpError::Protocol(format!("the answer is larger than {limit} bytes"))
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        crate::tls::ReadError::Transport(e) => transport_error(e),
+    })
 }
 
 async fn read_json(response: reqwest::Response, id: u64) -> Result<Value, McpError> {

@@ -2,6 +2,13 @@
 //! returns (`token_hash` and `type`, Supabase's server-side link format); `POST` takes
 //! the one-time code typed on the code page. Either way the verified identity is
 //! attached to the authorization request and the browser moves on to consent.
+//!
+//! Guessing is budgeted ([`crate::limits`]), and every budget is spent in the store
+//! *before* the identity provider is asked, so concurrent guesses cannot overshoot it:
+//! [`limits::CODES_PER_REQUEST`] tries per authorization request, after which the request
+//! is deleted and the person starts again from ChatGPT; [`limits::CODES_PER_EMAIL`] per
+//! address across requests; and the client address's [`throttle::CALLBACK`] budget on
+//! every request to this route.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,12 +20,15 @@ use serde::Deserialize;
 
 use super::flow::{self, Flow, FlowError};
 use super::login::code_page;
+use super::throttle::{self, too_many_page, wait_text};
 use super::{pages, paths};
 use crate::identity::{IdentityError, IdentityUser};
+use crate::limits::{self, Verdict};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    Router::new().route(paths::CALLBACK, get(magic_link).post(code)).with_state(state)
+    let routes = Router::new().route(paths::CALLBACK, get(magic_link).post(code)).with_state(state.clone());
+    throttle::limit_per_client_ip(routes, &state, throttle::CALLBACK)
 }
 
 #[derive(Deserialize)]
@@ -43,6 +53,9 @@ async fn magic_link(
             "Open the link exactly as it arrived in your email, or type the code instead.",
         ));
     };
+    if let Some(refusal) = spend_attempt(&state, &flow, flow.request.login_email.as_deref()).await? {
+        return Ok(refusal);
+    }
     match state.identity.verify_magic_link(token_hash, link_type.unwrap_or("magiclink")).await {
         Ok(user) => complete(&state, &flow, user).await,
         Err(IdentityError::InvalidCode) => Ok(pages::error_page(
@@ -75,8 +88,16 @@ async fn code(
     if code.is_empty() || code.len() > 10 || !code.chars().all(|c| c.is_ascii_digit()) {
         return Ok(code_page(&flow, &email, StatusCode::BAD_REQUEST, Some("Enter the code from the email.")));
     }
+    if let Some(refusal) = spend_attempt(&state, &flow, Some(&email)).await? {
+        return Ok(refusal);
+    }
     match state.identity.verify_email_code(&email, &code).await {
-        Ok(user) => complete(&state, &flow, user).await,
+        Ok(user) => {
+            // The code was checked against `email`: that is the account, whatever else
+            // the provider says.
+            let user = IdentityUser { email: Some(email.clone()), ..user };
+            complete(&state, &flow, user).await
+        }
         Err(IdentityError::InvalidCode) => Ok(code_page(
             &flow,
             &email,
@@ -92,8 +113,45 @@ async fn code(
     }
 }
 
+/// Spends one try from the request's and the address's budgets, before the identity
+/// provider sees it; the page to show instead when one is used up. A request out of
+/// tries is deleted: it can never be completed, whatever code comes next.
+async fn spend_attempt(state: &AppState, flow: &Flow, email: Option<&str>) -> Result<Option<Response>, FlowError> {
+    let now = Utc::now();
+    let store = state.store.as_ref();
+    let request = &flow.request;
+    let per_request =
+        limits::spend_in(store, &limits::CODES_PER_REQUEST, &request.id.to_string(), request.created_at, now).await?;
+    if !per_request.is_allowed() {
+        store.delete_authorization_request(request.id).await?;
+        tracing::warn!("authorization request out of sign-in tries; deleted");
+        let mut page = pages::error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many wrong codes",
+            "Too many codes were tried for this sign-in, so it has been stopped to keep your account safe. \
+             Start again from ChatGPT.",
+        );
+        page.headers_mut().insert(axum::http::header::SET_COOKIE, flow::clear_cookie(state, request.id));
+        return Ok(Some(page));
+    }
+    if let Some(email) = email
+        && let Verdict::Exceeded { retry_after } = limits::spend(store, &limits::CODES_PER_EMAIL, email, now).await?
+    {
+        return Ok(Some(too_many_page(
+            "Too many wrong codes",
+            &format!(
+                "Too many codes were tried for this email address. Wait {} and start again from ChatGPT.",
+                wait_text(retry_after.num_seconds())
+            ),
+            retry_after,
+        )));
+    }
+    Ok(None)
+}
+
 async fn complete(state: &AppState, flow: &Flow, user: IdentityUser) -> Result<Response, FlowError> {
-    if !state.store.set_authorization_request_user(flow.request.id, user.id, Utc::now()).await? {
+    let email = user.email.as_deref().map(str::to_ascii_lowercase);
+    if !state.store.set_authorization_request_user(flow.request.id, user.id, email.as_deref(), Utc::now()).await? {
         return Err(flow::expired());
     }
     Ok(Redirect::to(&flow::step_url(paths::CONSENT, flow.request.id)).into_response())

@@ -1,5 +1,6 @@
-//! `/oauth/chatgpt/consent`: the signed-in person sees which app asks for what and
-//! allows or denies. Allow issues a single-use code and returns the browser to the
+//! `/oauth/chatgpt/consent`: the signed-in person sees which app asks for what, and as
+//! whom they are signed in (so a browser walked into someone else's sign-in shows it),
+//! and allows or denies. Allow issues a single-use code and returns the browser to the
 //! client; Deny returns `error=access_denied`. A Dexter account without the ChatGPT
 //! channel enabled (`profiles.channels.chatgpt`) gets a page saying how to enable it, and
 //! no code.
@@ -68,8 +69,14 @@ async fn show(
         .filter_map(|s| Scope::parse(s))
         .map(|scope| format!("<li><code>{}</code>: {}</li>", escape(scope.as_str()), escape(scope.description())))
         .collect();
+    let account = match flow.request.login_email.as_deref() {
+        Some(email) => format!("Signed in as <strong>{}</strong>.", escape(email)),
+        None => "Signed in to Dexter.".to_owned(),
+    };
     let body = format!(
         "<h1>Allow {client} to use your Dexter account?</h1>\
+         <p class=\"account\">{account} Not you? Choose Deny, then start again from ChatGPT and sign in \
+         with your own account.</p>\
          <p><strong>{client}</strong> is asking to:</p><ul class=\"scopes\">{scopes}</ul>\
          <p class=\"muted\">It never sees your keys. Swaps it requests wait for your approval in Dexter. \
          You can disconnect it any time in Dexter or in ChatGPT's settings.</p>\
@@ -135,6 +142,6 @@ async fn decide(
             &[("error", "invalid_request"), ("error_description", "no decision was made"), ("state", &request.state)],
         ),
     };
-    response.headers_mut().insert(header::SET_COOKIE, flow::clear_cookie(request.id));
+    response.headers_mut().insert(header::SET_COOKIE, flow::clear_cookie(&state, request.id));
     Ok(response)
 }

@@ -1,10 +1,16 @@
 //! The in-flight authorization request as the browser carries it between pages.
 //!
 //! `/authorize` stores the request with the hash of a fresh random secret and sets that
-//! secret as a cookie scoped to `/oauth/chatgpt` (HttpOnly, SameSite=Lax). Every later
-//! page checks the cookie against the stored hash, and every form also posts the secret
-//! back in a hidden field: a request id alone (in a URL, a log, a referrer) never lets
-//! another browser continue someone's sign-in, and a cross-site form cannot either.
+//! secret as a cookie (HttpOnly, SameSite=Lax). Every later page checks the cookie against
+//! the stored hash, and every form also posts the secret back in a hidden field: a request
+//! id alone (in a URL, a log, a referrer) never lets another browser continue someone's
+//! sign-in, and a cross-site form cannot either.
+//!
+//! Over https the cookie is `__Host-dexter_oauth_<id>`: browsers accept that name only
+//! with `Secure`, `Path=/` and no `Domain`, set by this very host, so a sibling subdomain
+//! (or a plain-http page on the same name) cannot plant or overwrite one to walk a
+//! victim's browser through someone else's flow. Plain-http local runs keep the
+//! unprefixed name on `/oauth/chatgpt`, which browsers allow there.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,25 +22,36 @@ use crate::oauth::pages;
 use crate::state::AppState;
 use crate::store::AuthorizationRequest;
 
+/// Whether the connector is served over https (then the cookie is `__Host-` prefixed).
+fn over_https(state: &AppState) -> bool {
+    state.config.public_base_url.starts_with("https://")
+}
+
 /// The cookie that binds a browser to one authorization request.
-pub fn cookie_name(request_id: Uuid) -> String {
-    format!("dexter_oauth_{}", request_id.simple())
+pub fn cookie_name(state: &AppState, request_id: Uuid) -> String {
+    let prefix = if over_https(state) { "__Host-" } else { "" };
+    format!("{prefix}dexter_oauth_{}", request_id.simple())
+}
+
+/// The attributes after the value: `__Host-` requires `Path=/`, `Secure` and no `Domain`.
+fn cookie_attributes(state: &AppState, max_age: i64) -> String {
+    if over_https(state) {
+        format!("Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax")
+    } else {
+        format!("Path=/oauth/chatgpt; Max-Age={max_age}; HttpOnly; SameSite=Lax")
+    }
 }
 
 /// The `Set-Cookie` value for a new request.
 pub fn set_cookie(state: &AppState, request_id: Uuid, secret: &str) -> HeaderValue {
-    let secure = if state.config.public_base_url.starts_with("https://") { "; Secure" } else { "" };
     let max_age = super::AUTHORIZATION_REQUEST_TTL.num_seconds();
-    let value = format!(
-        "{}={secret}; Path=/oauth/chatgpt; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
-        cookie_name(request_id)
-    );
+    let value = format!("{}={secret}; {}", cookie_name(state, request_id), cookie_attributes(state, max_age));
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// An expired cookie, to clear the binding once the request is finished.
-pub fn clear_cookie(request_id: Uuid) -> HeaderValue {
-    let value = format!("{}=; Path=/oauth/chatgpt; Max-Age=0; HttpOnly; SameSite=Lax", cookie_name(request_id));
+pub fn clear_cookie(state: &AppState, request_id: Uuid) -> HeaderValue {
+    let value = format!("{}=; {}", cookie_name(state, request_id), cookie_attributes(state, 0));
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -121,7 +138,7 @@ pub async fn load(
              Open the link in the browser where you clicked Connect in ChatGPT, or start again.",
         ))
     };
-    let secret = cookie(headers, &cookie_name(id)).ok_or_else(wrong_browser)?;
+    let secret = cookie(headers, &cookie_name(state, id)).ok_or_else(wrong_browser)?;
     if !request.csrf_hash.matches(&secret) {
         return Err(wrong_browser());
     }

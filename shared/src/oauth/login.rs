@@ -1,26 +1,42 @@
 //! `/oauth/chatgpt/login`: email and Cloudflare Turnstile.
 //!
 //! The Turnstile token is single use, so it is verified exactly once: by the connector
-//! (siteverify) or, when Supabase Auth's own captcha protection is on, by Supabase,
-//! which receives it as `gotrue_meta_security.captcha_token`. Then the identity provider
-//! emails a one-time code and a magic link; the next page asks for the code, and both
-//! finish at `/oauth/chatgpt/callback`.
+//! (siteverify, which must say the challenge was solved on our host for the `login`
+//! action, and hears the visitor's address) or, when Supabase Auth's own captcha
+//! protection is on, by Supabase, which receives it as
+//! `gotrue_meta_security.captcha_token`. Then the identity provider emails a one-time code
+//! and a magic link; the next page asks for the code, and both finish at
+//! `/oauth/chatgpt/callback`.
+//!
+//! Sending costs Dexter's email quota, so it has budgets ([`crate::limits`]): per
+//! authorization request, per client address and per email address, spent in the store
+//! only once the human check passed (nobody can use up someone else's address's budget
+//! without solving a challenge each time). The address is attached to the request only
+//! after the email was sent: a request names the address its code is checked against,
+//! and nothing else can put one there. Every request to this route also spends the
+//! client address's [`throttle::LOGIN`] budget.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
+use chrono::Utc;
 use serde::Deserialize;
 
 use super::flow::{self, Flow, FlowError};
 use super::pages::{self, escape, flow_fields};
-use super::{MAX_LOGIN_ATTEMPTS, paths};
+use super::paths;
+use super::throttle::{self, too_many_page, wait_text};
+use crate::http::extract::ClientIp;
 use crate::identity::IdentityError;
+use crate::limits::{self, Verdict};
 use crate::state::AppState;
+use crate::turnstile::{Expected, LOGIN_ACTION};
 
 pub fn router(state: AppState) -> Router {
-    Router::new().route(paths::LOGIN, get(show).post(submit)).with_state(state)
+    let routes = Router::new().route(paths::LOGIN, get(show).post(submit)).with_state(state.clone());
+    throttle::limit_per_client_ip(routes, &state, throttle::LOGIN)
 }
 
 #[derive(Deserialize)]
@@ -52,6 +68,7 @@ pub struct LoginForm {
 #[tracing::instrument(skip_all)]
 async fn submit(
     State(state): State<AppState>,
+    client_ip: ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, FlowError> {
@@ -59,14 +76,6 @@ async fn submit(
     let email = form.email.trim().to_ascii_lowercase();
     if !looks_like_email(&email) {
         return Ok(email_page(&state, &flow, StatusCode::BAD_REQUEST, Some("Enter a valid email address.")));
-    }
-    let attempts = state.store.record_login_attempt(flow.request.id, &email).await?.ok_or_else(flow::expired)?;
-    if attempts > MAX_LOGIN_ATTEMPTS {
-        return Ok(pages::error_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            "Too many sign-in emails were requested for this link. Start again from ChatGPT in a few minutes.",
-        ));
     }
     // With Cloudflare's always-pass test keys (local runs only; a deployment refuses
     // them) a browser that could not load the widget offline may still sign in.
@@ -82,16 +91,24 @@ async fn submit(
     let captcha_for_provider = if state.identity.verifies_captcha() {
         Some(turnstile_token.as_str())
     } else {
-        if let Err(e) = state.turnstile.verify(&turnstile_token, None).await {
+        let expected = Expected { hostname: &public_host(&state), action: LOGIN_ACTION };
+        if let Err(e) = state.turnstile.verify(&turnstile_token, client_ip.address().as_deref(), expected).await {
             tracing::info!(error = %e, "turnstile verification failed");
             return Ok(email_page(&state, &flow, StatusCode::BAD_REQUEST, Some("The human check failed. Try again.")));
         }
         None
     };
 
+    if let Some(refusal) = spend_send_budgets(&state, &flow, &email, &client_ip).await? {
+        return Ok(refusal);
+    }
     let magic_link = format!("{}{}", state.config.public_base_url, flow::step_url(paths::CALLBACK, flow.request.id));
     match state.identity.send_login_email(&email, captcha_for_provider, &magic_link).await {
-        Ok(()) => Ok(code_page(&flow, &email, StatusCode::OK, None)),
+        Ok(()) => {
+            // Only now, with the email sent, does the request name the address.
+            state.store.record_login_attempt(flow.request.id, &email).await?.ok_or_else(flow::expired)?;
+            Ok(code_page(&flow, &email, StatusCode::OK, None))
+        }
         Err(IdentityError::CaptchaRejected) => {
             Ok(email_page(&state, &flow, StatusCode::BAD_REQUEST, Some("The human check failed. Try again.")))
         }
@@ -105,6 +122,60 @@ async fn submit(
         )),
         Err(e) => Err(FlowError::from(anyhow::Error::new(e))),
     }
+}
+
+/// Spends one sign-in email from this request's, this client address's and this email
+/// address's budgets; the page to show instead of sending when one is used up.
+async fn spend_send_budgets(
+    state: &AppState,
+    flow: &Flow,
+    email: &str,
+    client_ip: &ClientIp,
+) -> Result<Option<Response>, FlowError> {
+    let now = Utc::now();
+    let store = state.store.as_ref();
+    let request = &flow.request;
+    let per_request =
+        limits::spend_in(store, &limits::EMAILS_PER_REQUEST, &request.id.to_string(), request.created_at, now).await?;
+    if let Verdict::Exceeded { retry_after } = per_request {
+        return Ok(Some(too_many_page(
+            "Too many attempts",
+            "Too many sign-in emails were requested for this link. Start again from ChatGPT.",
+            retry_after,
+        )));
+    }
+    if let Verdict::Exceeded { retry_after } =
+        limits::spend(store, &limits::EMAILS_PER_IP, &client_ip.limit_key(), now).await?
+    {
+        return Ok(Some(too_many_page(
+            "Too many emails",
+            &format!(
+                "Too many sign-in emails were requested from your network. Wait {} and try again.",
+                wait_text(retry_after.num_seconds())
+            ),
+            retry_after,
+        )));
+    }
+    if let Verdict::Exceeded { retry_after } = limits::spend(store, &limits::EMAILS_PER_ADDRESS, email, now).await? {
+        return Ok(Some(too_many_page(
+            "Too many emails",
+            &format!(
+                "We sent too many sign-in emails to this address. Use the code in the latest one, or wait {} and \
+                 try again.",
+                wait_text(retry_after.num_seconds())
+            ),
+            retry_after,
+        )));
+    }
+    Ok(None)
+}
+
+/// The host of `PUBLIC_BASE_URL`: where the login page's Turnstile challenge is solved.
+fn public_host(state: &AppState) -> String {
+    reqwest::Url::parse(&state.config.public_base_url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn looks_like_email(email: &str) -> bool {
@@ -126,11 +197,13 @@ fn email_page(state: &AppState, flow: &Flow, status: StatusCode, error: Option<&
          <form method=\"post\" action=\"{action}\">{fields}\
          <label for=\"email\">Email</label>\
          <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required autofocus>\
-         <div class=\"cf-turnstile\" data-sitekey=\"{site_key}\" style=\"margin-top:1rem\"></div>\
+         <div class=\"cf-turnstile\" data-sitekey=\"{site_key}\" data-action=\"{turnstile_action}\" \
+         style=\"margin-top:1rem\"></div>\
          <div class=\"actions\"><button type=\"submit\">Email me a code</button></div></form>",
         action = paths::LOGIN,
         fields = flow_fields(&flow.request.id.to_string(), &flow.secret),
         site_key = escape(&state.config.turnstile.site_key),
+        turnstile_action = LOGIN_ACTION,
     );
     pages::page(status, "Sign in", &body, true)
 }

@@ -19,6 +19,7 @@ pub mod login;
 pub mod metadata;
 pub mod pages;
 pub mod revoke;
+pub mod throttle;
 pub mod token;
 
 use chrono::Duration;
@@ -34,8 +35,6 @@ pub const REFRESH_TOKEN_TTL: Duration = Duration::days(60);
 /// A rotated refresh token presented again within this window is treated as a retry of
 /// a request whose answer was lost, not as theft.
 pub const REFRESH_GRACE: Duration = Duration::seconds(60);
-/// Sign-in emails one authorization request may trigger.
-pub const MAX_LOGIN_ATTEMPTS: i32 = 5;
 
 pub use crate::scope::parse_scopes;
 

@@ -25,8 +25,10 @@ use crate::ids::GrantId;
 use crate::state::AppState;
 use crate::store::{CodeRedemption, Grant, OAuthClient, Rotation};
 
+/// Refused requests are budgeted per client address ([`super::throttle::TOKEN`]).
 pub fn router(state: AppState) -> Router {
-    Router::new().route(paths::TOKEN, post(token)).with_state(state)
+    let routes = Router::new().route(paths::TOKEN, post(token)).with_state(state.clone());
+    super::throttle::limit_per_client_ip(routes, &state, super::throttle::TOKEN)
 }
 
 /// The parameters of the token and revocation endpoints.

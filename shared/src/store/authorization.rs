@@ -24,9 +24,12 @@ pub struct AuthorizationRequest {
     pub csrf_hash: TokenHash,
     /// The Dexter user, once they have logged in.
     pub user_id: Option<UserId>,
-    /// The email the user last tried to log in with.
+    /// The address the last sign-in email went to (attached only once Turnstile passed and
+    /// the email was sent), then the signed-in account's address; shown on consent and
+    /// gone with the request.
     pub login_email: Option<String>,
-    /// How many login attempts were made on this request (for throttling).
+    /// How many sign-in emails this request sent (the budgets themselves are
+    /// [`crate::limits`]').
     pub login_attempts: i32,
     /// After this the request is gone.
     pub expires_at: DateTime<Utc>,
@@ -82,9 +85,17 @@ pub trait AuthorizationStore: Send + Sync {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<AuthorizationRequest>>;
-    /// Records who logged in; false if the request is gone or expired.
-    async fn set_authorization_request_user(&self, id: Uuid, user_id: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
-    /// Counts a login attempt with `email`; the attempt count so far, `None` if no request.
+    /// Records who signed in and their address as the identity provider gave it (`None`
+    /// forgets the address the email went to); false if the request is gone or expired.
+    async fn set_authorization_request_user(
+        &self,
+        id: Uuid,
+        user_id: UserId,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Attaches the address a sign-in email was just sent to, and counts the email; the
+    /// count so far, `None` if no request.
     async fn record_login_attempt(&self, id: Uuid, email: &str) -> StoreResult<Option<i32>>;
     /// Forgets a finished or abandoned request; false if it was not there.
     async fn delete_authorization_request(&self, id: Uuid) -> StoreResult<bool>;

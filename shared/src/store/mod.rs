@@ -6,10 +6,11 @@
 //! [`AuthorizationStore`] (in-flight authorization requests and authorization codes),
 //! [`GrantStore`] (grants and their refresh tokens: RFC 6749 §4.1, §6 and the rotation
 //! advice of OAuth 2.0 Security BCP §4.14), [`ReceiptStore`] (receipts),
-//! [`ApprovalStore`] (swap approvals) and [`NotificationStore`] (notifications and voice
-//! handoffs). Each lives in its own module with the records it uses; everything is
-//! re-exported here, and [`prelude`] brings every trait into scope (method calls on a
-//! concrete backend need the family's trait in scope; on `dyn Store` they do not).
+//! [`ApprovalStore`] (swap approvals), [`NotificationStore`] (notifications and voice
+//! handoffs) and [`LimitStore`] (rate-limit counters shared by every instance). Each
+//! lives in its own module with the records it uses; everything is re-exported here, and
+//! [`prelude`] brings every trait into scope (method calls on a concrete backend need the
+//! family's trait in scope; on `dyn Store` they do not).
 //!
 //! Two backends implement every family: [`memory::MemoryStore`] for `connector serve`
 //! without a database, and [`postgres::PgStore`] for Supabase. Both must pass the one
@@ -30,6 +31,7 @@ pub mod authorization;
 pub mod clients;
 pub mod grants;
 pub mod health;
+pub mod limits;
 pub mod notifications;
 pub mod profiles;
 pub mod receipts;
@@ -48,6 +50,7 @@ pub use authorization::{AuthorizationCode, AuthorizationRequest, AuthorizationSt
 pub use clients::{ClientStore, OAuthClient};
 pub use grants::{Grant, GrantStore, GrantSummary, Rotation};
 pub use health::Health;
+pub use limits::{LimitKey, LimitStore};
 pub use memory::MemoryStore;
 pub use notifications::{Notification, NotificationStore, VoiceHandoff};
 pub use postgres::PgStore;
@@ -58,8 +61,8 @@ pub use receipts::{Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore};
 /// methods are called.
 pub mod prelude {
     pub use super::{
-        ApprovalStore, AuthorizationStore, ClientStore, GrantStore, Health, NotificationStore, ProfileStore,
-        ReceiptStore, Store,
+        ApprovalStore, AuthorizationStore, ClientStore, GrantStore, Health, LimitStore, NotificationStore,
+        ProfileStore, ReceiptStore, Store,
     };
 }
 
@@ -88,7 +91,15 @@ pub enum StoreError {
 /// Everything the connector stores: the sum of the record families, shared as
 /// `Arc<dyn Store>`. Implemented for every type that implements each family.
 pub trait Store:
-    Health + ProfileStore + ClientStore + AuthorizationStore + GrantStore + ReceiptStore + ApprovalStore + NotificationStore
+    Health
+    + ProfileStore
+    + ClientStore
+    + AuthorizationStore
+    + GrantStore
+    + ReceiptStore
+    + ApprovalStore
+    + NotificationStore
+    + LimitStore
 {
 }
 
@@ -101,5 +112,6 @@ impl<T> Store for T where
         + ReceiptStore
         + ApprovalStore
         + NotificationStore
+        + LimitStore
 {
 }

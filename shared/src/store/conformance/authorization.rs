@@ -33,16 +33,23 @@ pub async fn authorization_requests_expire_and_count_logins(store: &dyn Store) {
     assert_eq!(store.record_login_attempt(request.id, "b@example.com").await.expect("login"), Some(2));
     assert_eq!(store.record_login_attempt(Uuid::new_v4(), "a@example.com").await.expect("login"), None);
 
+    let stored = store.get_authorization_request(request.id, now).await.expect("get").expect("request");
+    assert_eq!(stored.login_email.as_deref(), Some("b@example.com"));
+
+    // Signing in replaces the address with the signed-in account's.
     let user_id = UserId::random();
-    assert!(store.set_authorization_request_user(request.id, user_id, now).await.expect("set user"));
+    assert!(store.set_authorization_request_user(request.id, user_id, Some("a@example.com"), now).await.expect("set"));
     let stored = store.get_authorization_request(request.id, now).await.expect("get").expect("request");
     assert_eq!(stored.user_id, Some(user_id));
     assert_eq!(stored.login_attempts, 2);
-    assert_eq!(stored.login_email.as_deref(), Some("b@example.com"));
+    assert_eq!(stored.login_email.as_deref(), Some("a@example.com"));
+    assert!(store.set_authorization_request_user(request.id, user_id, None, now).await.expect("set user"));
+    let stored = store.get_authorization_request(request.id, now).await.expect("get").expect("request");
+    assert_eq!(stored.login_email, None, "an address the provider did not confirm is not kept");
 
     let expired = request.expires_at;
     assert_eq!(store.get_authorization_request(request.id, expired).await.expect("get"), None);
-    assert!(!store.set_authorization_request_user(request.id, user_id, expired).await.expect("set"));
+    assert!(!store.set_authorization_request_user(request.id, user_id, None, expired).await.expect("set"));
 
     assert!(store.delete_authorization_request(request.id).await.expect("delete"));
     assert!(!store.delete_authorization_request(request.id).await.expect("delete again"));

@@ -23,6 +23,7 @@ pub mod authorization;
 pub mod clients;
 pub mod grants;
 pub mod health;
+pub mod limits;
 pub mod notifications;
 pub mod profiles;
 pub mod receipts;
@@ -36,10 +37,10 @@ pub use receipts::a_receipt;
 ///
 /// `store_conformance!(tests: make)` expands, where it is invoked, to one module per
 /// family (`health`, `profiles`, `clients`, `authorization`, `grants`, `receipts`,
-/// `approvals`, `notifications`) holding one multi-threaded `#[tokio::test]` per check,
-/// named after it. Each test calls `make().await`, an `async fn` of the invoking module
-/// returning `(Arc<dyn Store>, guard)`, and runs its check on that store while the guard
-/// (e.g. the test's database) lives.
+/// `approvals`, `notifications`, `limits`) holding one multi-threaded `#[tokio::test]` per
+/// check, named after it. Each test calls `make().await`, an `async fn` of the invoking
+/// module returning `(Arc<dyn Store>, guard)`, and runs its check on that store while the
+/// guard (e.g. the test's database) lives.
 #[macro_export]
 macro_rules! store_conformance {
     (tests: $make:ident) => {
@@ -90,6 +91,11 @@ macro_rules! store_conformance {
             notifications {
                 notifications_list_newest_first(&),
                 voice_handoffs_are_single_use(&),
+            }
+            limits {
+                rate_limit_windows_count_per_bucket_key_and_window(&),
+                rate_limit_keys_do_not_hold_the_value(&),
+                concurrent_rate_limit_hits_each_see_their_own_count(Arc),
             }
         }
     };

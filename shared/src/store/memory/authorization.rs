@@ -32,11 +32,18 @@ impl AuthorizationStore for MemoryStore {
         Ok(self.state()?.authorization_requests.get(&id).filter(|r| r.expires_at > now).cloned())
     }
 
-    async fn set_authorization_request_user(&self, id: Uuid, user_id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn set_authorization_request_user(
+        &self,
+        id: Uuid,
+        user_id: UserId,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let mut state = self.state()?;
         match state.authorization_requests.get_mut(&id) {
             Some(request) if request.expires_at > now => {
                 request.user_id = Some(user_id);
+                request.login_email = email.map(str::to_owned);
                 Ok(true)
             }
             _ => Ok(false),

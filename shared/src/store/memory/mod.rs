@@ -18,14 +18,15 @@ use uuid::Uuid;
 use crate::ids::{ApprovalId, ClientId, GrantId, TokenHash, UserId};
 
 use super::{
-    AuthorizationCode, AuthorizationRequest, Grant, Health, Notification, OAuthClient, Profile, Receipt, StoreError,
-    StoreResult, SwapApproval, VoiceHandoff,
+    AuthorizationCode, AuthorizationRequest, Grant, Health, LimitKey, Notification, OAuthClient, Profile, Receipt,
+    StoreError, StoreResult, SwapApproval, VoiceHandoff,
 };
 
 mod approvals;
 mod authorization;
 mod clients;
 mod grants;
+mod limits;
 mod notifications;
 mod profiles;
 mod receipts;
@@ -51,6 +52,8 @@ struct State {
     approvals: HashMap<ApprovalId, StoredApproval>,
     notifications: HashMap<Uuid, Notification>,
     voice_handoffs: HashMap<Uuid, VoiceHandoff>,
+    /// Rate-limit counters by (bucket, key, window start).
+    rate_limits: HashMap<(String, LimitKey, DateTime<Utc>), i64>,
 }
 
 #[derive(Debug)]

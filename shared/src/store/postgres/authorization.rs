@@ -92,12 +92,18 @@ impl AuthorizationStore for PgStore {
         self.query_opt(&sql, &[(&id, Type::UUID), (&now, Type::TIMESTAMPTZ)], request_from_row).await
     }
 
-    async fn set_authorization_request_user(&self, id: Uuid, user_id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn set_authorization_request_user(
+        &self,
+        id: Uuid,
+        user_id: UserId,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let updated = self
             .execute(
-                "update connector_authorization_requests set user_id = $2 \
+                "update connector_authorization_requests set user_id = $2, login_email = $4 \
                  where id = $1 and expires_at > $3",
-                &[(&id, Type::UUID), (&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ)],
+                &[(&id, Type::UUID), (&user_id, Type::UUID), (&now, Type::TIMESTAMPTZ), (&email, Type::TEXT)],
             )
             .await?;
         Ok(updated == 1)

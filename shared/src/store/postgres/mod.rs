@@ -31,6 +31,7 @@ mod approvals;
 mod authorization;
 mod clients;
 mod grants;
+mod limits;
 mod notifications;
 mod profiles;
 mod receipts;
