@@ -633,3 +633,66 @@ async fn hsts_headers(connector: &Connector) -> Vec<(String, Option<String>)> {
     }
     headers
 }
+
+/// The same defences in a deployed function: the `oauth-authorize` Lambda binary, fed API
+/// Gateway events, refuses a `plain` challenge back to the client with `iss`, and the
+/// `discovery` and `oauth-token` binaries advertise S256 and answer with HSTS.
+#[tokio::test]
+async fn the_lambda_functions_refuse_plain_pkce_and_send_hsts() {
+    use testkit::lambda::{GatewayEvent, LambdaFunction};
+
+    let db = TestDatabase::create().await;
+    shared::store::migrate::run(db.url(), false).await.expect("migrate");
+    let store = shared::store::PgStore::connect(db.url(), false).expect("store");
+    let redirect_uri = "https://chatgpt.com/aip/g-lambda/oauth/callback";
+    store
+        .create_client(&OAuthClient {
+            id: "chatgpt-lambda".into(),
+            name: "ChatGPT".into(),
+            secret_hash: shared::TokenHash::of(&shared::tokens::generate("dxcs_")),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            redirect_uris: vec![redirect_uri.into()],
+            scopes: SCOPES.map(String::from).to_vec(),
+            created_at: chrono::Utc::now(),
+            public: false,
+        })
+        .await
+        .expect("client");
+    let keys = serde_json::json!([shared::keys::SigningKeys::generate_jwk()]).to_string();
+    let env = testkit::lambda_env(db.url(), &keys);
+    let header = |response: &Value, name: &str| response["headers"][name].as_str().map(str::to_owned);
+    let hsts = Some("max-age=63072000; includeSubDomains".to_owned());
+
+    let mut authorize = LambdaFunction::start(&testkit::binaries::path("oauth-authorize"), &env).await;
+    let (_, verifier) = PkceCodeChallenge::new_random_sha256();
+    let query = format!(
+        "response_type=code&client_id=chatgpt-lambda&state=s&redirect_uri={}&code_challenge={}&code_challenge_method=plain",
+        redirect_uri.replace(':', "%3A").replace('/', "%2F"),
+        verifier.secret()
+    );
+    let event = GatewayEvent::get("/oauth/chatgpt/authorize").query(&query);
+    let response = authorize.invoke(event.build()).await;
+    assert_eq!(response["statusCode"], 303, "{response}");
+    let location = reqwest::Url::parse(&header(&response, "location").expect("a redirect")).unwrap();
+    let param = |name: &str| location.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    assert_eq!(param("error").as_deref(), Some("invalid_request"));
+    assert_eq!(param("iss").as_deref(), Some(testkit::PUBLIC_BASE_URL));
+    assert_eq!(header(&response, "strict-transport-security"), hsts);
+    let stored = db.connect().await.query_one("select count(*) from connector_authorization_requests", &[]).await;
+    assert_eq!(stored.expect("count").get::<_, i64>(0), 0);
+
+    let mut discovery = LambdaFunction::start(&testkit::binaries::path("discovery"), &env).await;
+    let event = GatewayEvent::get("/.well-known/oauth-authorization-server");
+    let response = discovery.invoke(event.build()).await;
+    let meta: Value = serde_json::from_str(response["body"].as_str().expect("a body")).expect("JSON");
+    assert_eq!(meta["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(header(&response, "strict-transport-security"), hsts);
+
+    let mut token = LambdaFunction::start(&testkit::binaries::path("oauth-token"), &env).await;
+    let event = GatewayEvent::new("POST", "/oauth/chatgpt/token")
+        .json_body(&serde_json::json!({ "grant_type": "authorization_code" }));
+    let response = token.invoke(event.build()).await;
+    assert_eq!(response["statusCode"], 401, "{response}");
+    assert_eq!(header(&response, "strict-transport-security"), hsts);
+}
