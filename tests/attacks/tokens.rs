@@ -146,8 +146,7 @@ impl Connector {
     /// The dev user links ChatGPT's GPT (with PKCE when `pkce` is given): the code it
     /// gets back, not yet redeemed.
     async fn code_for(&self, gpt: &Gpt, pkce: Option<PkceCodeChallenge>) -> String {
-        let mut request =
-            gpt.authorize_url(CsrfToken::new_random).add_scopes(SCOPES.map(|s| Scope::new(s.into())));
+        let mut request = gpt.authorize_url(CsrfToken::new_random).add_scopes(SCOPES.map(|s| Scope::new(s.into())));
         if let Some(challenge) = pkce {
             request = request.set_pkce_challenge(challenge);
         }
@@ -220,7 +219,9 @@ async fn chatgpt_http(request: oauth2::HttpRequest) -> Result<oauth2::HttpRespon
 }
 
 /// The OAuth error of a failed `oauth2` request.
-fn oauth_error<T>(result: Result<T, oauth2::RequestTokenError<reqwest::Error, oauth2::basic::BasicErrorResponse>>) -> String {
+fn oauth_error<T>(
+    result: Result<T, oauth2::RequestTokenError<reqwest::Error, oauth2::basic::BasicErrorResponse>>,
+) -> String {
     match result {
         Ok(_) => "no error".into(),
         Err(oauth2::RequestTokenError::ServerResponse(r)) => r.error().to_string(),
@@ -388,8 +389,9 @@ async fn a_public_clients_request_without_pkce_is_refused() {
     }
     assert_eq!(connector.snapshot().await, before);
 
-    let page =
-        Browser::default().get(&url(&[("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")])).await;
+    let page = Browser::default()
+        .get(&url(&[("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")]))
+        .await;
     assert!(page.location.as_deref().unwrap().starts_with("/oauth/chatgpt/login?request="), "{:?}", page.location);
 }
 
@@ -454,10 +456,18 @@ async fn another_client_can_neither_redeem_nor_burn_a_code() {
         .token(
             DEV_CLIENT,
             connector.served.banner_secret(),
-            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://chatgpt.com/aip/g-dev/oauth/callback")],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://chatgpt.com/aip/g-dev/oauth/callback"),
+            ],
         )
         .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "another registered redirect URI: {body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "another registered redirect URI: {body}"
+    );
     assert_eq!(connector.snapshot().await, before, "the code is unspent and no grant was made");
 
     let tokens = redeem(&gpt, &code, None).await.expect("the rightful client still redeems its code");
@@ -502,7 +512,8 @@ async fn concurrent_refreshes_with_one_token_leave_the_kept_token_working() {
         let tokens = connector.link(&gpt).await;
         let stored = refresh_token_of(&tokens);
         let answers = join_all((0..6).map(|_| refresh(&gpt, &stored))).await;
-        let answers: Vec<Tokens> = answers.into_iter().map(|a| a.expect("every refresh of the storm succeeds")).collect();
+        let answers: Vec<Tokens> =
+            answers.into_iter().map(|a| a.expect("every refresh of the storm succeeds")).collect();
         for answer in &answers {
             assert_eq!(connector.act(answer.access_token().secret()).await, 200);
         }

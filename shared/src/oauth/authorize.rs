@@ -99,7 +99,10 @@ async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
     }
     let code_challenge = match (param("code_challenge"), param("code_challenge_method")) {
         (None, None) if client.public => {
-            return fail("invalid_request", "this client must use PKCE: send code_challenge with code_challenge_method=S256");
+            return fail(
+                "invalid_request",
+                "this client must use PKCE: send code_challenge with code_challenge_method=S256",
+            );
         }
         (None, None) => None,
         (None, Some(_)) => return fail("invalid_request", "code_challenge_method was sent without code_challenge"),

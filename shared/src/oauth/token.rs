@@ -126,9 +126,7 @@ async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthPar
 
 fn mismatch_description(mismatch: CodeMismatch) -> &'static str {
     match mismatch {
-        CodeMismatch::Client | CodeMismatch::RedirectUri => {
-            "the code was issued to another client or redirect_uri"
-        }
+        CodeMismatch::Client | CodeMismatch::RedirectUri => "the code was issued to another client or redirect_uri",
         CodeMismatch::Verifier => "code_verifier is missing or does not match the code_challenge",
         CodeMismatch::UnexpectedVerifier => "code_verifier was sent for a code requested without a code_challenge",
     }

@@ -7,8 +7,7 @@ use uuid::Uuid;
 use super::{MemoryStore, StoredCode, StoredRefreshToken};
 use crate::ids::UserId;
 use crate::store::{
-    AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeExchange, CodeRedemption, StoreError,
-    StoreResult,
+    AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeExchange, CodeRedemption, StoreError, StoreResult,
 };
 
 #[async_trait]

@@ -10,8 +10,7 @@ use uuid::Uuid;
 use super::{PgStore, conflict_on_duplicate};
 use crate::ids::UserId;
 use crate::store::{
-    AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeExchange, CodeRedemption, StoreError,
-    StoreResult,
+    AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeExchange, CodeRedemption, StoreError, StoreResult,
 };
 
 const REQUEST_COLUMNS: &str = "id, client_id, redirect_uri, scopes, state, csrf_hash, user_id, \
@@ -53,7 +52,8 @@ fn code_from_row(row: &Row) -> StoreResult<AuthorizationCode> {
 /// row lock orders concurrent redeemers: the first spends it; the others wait, then read
 /// it spent, with the grant id the first one wrote.
 async fn redeem_in(tx: &tokio_postgres::Transaction<'_>, exchange: &CodeExchange<'_>) -> StoreResult<CodeRedemption> {
-    let sql = format!("select {CODE_COLUMNS}, used_at from connector_authorization_codes where code_hash = $1 for update");
+    let sql =
+        format!("select {CODE_COLUMNS}, used_at from connector_authorization_codes where code_hash = $1 for update");
     let Some(row) = tx.query_typed_opt(&sql, &[(exchange.code_hash, Type::TEXT)]).await? else {
         return Ok(CodeRedemption::NotFound);
     };
