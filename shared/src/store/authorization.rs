@@ -61,7 +61,8 @@ pub struct AuthorizationCode {
 
 /// A token endpoint request to spend a code, and what to create if it may: the code's
 /// grant (its id picked beforehand, so the spend records it) with its first refresh token.
-#[derive(Debug, Clone)]
+/// Not `Debug`: it holds the presented verifier.
+#[derive(Clone)]
 pub struct CodeExchange<'a> {
     /// SHA-256 hex of the presented code.
     pub code_hash: &'a TokenHash,
