@@ -139,6 +139,7 @@ async fn cargo_lambda_watch_serves_the_token_endpoint_and_an_action_at_api_gatew
             redirect_uris: vec!["https://chatgpt.com/aip/g-watch/oauth/callback".into()],
             scopes: vec!["mcp:invoke".into(), "wallet:read".into(), "profile".into()],
             created_at: now,
+            public: false,
         })
         .await
         .expect("client");

@@ -290,7 +290,8 @@ fn router_with_test_routes(store: Arc<MemoryStore>) -> Router {
             }),
         )
         .with_state(store);
-    shared::http::finish(shared::routes::all_routes(state).merge(recorder))
+    let config = state.config.clone();
+    shared::http::finish(shared::routes::all_routes(state).merge(recorder), &config)
 }
 
 fn chrono_now() -> chrono::DateTime<chrono::Utc> {
@@ -424,7 +425,7 @@ async fn every_function_crate_is_registered_and_serves_exactly_its_declared_rout
         let name = function.name();
         let main = std::fs::read_to_string(functions_dir.join(name.as_ref()).join("src/main.rs")).unwrap();
         assert_eq!(main, FUNCTION_MAIN, "functions/{name}/src/main.rs must be the shared one");
-        let alone = shared::http::finish(function.router(state.clone()));
+        let alone = shared::http::finish(function.router(state.clone()), &state.config);
         for (owner, method, path) in &every_route {
             let request = Request::builder().method(method).uri(concrete(path)).body(Body::empty()).unwrap();
             let (status, body, _) = call(&alone, request).await;

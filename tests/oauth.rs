@@ -205,9 +205,10 @@ async fn a_retried_refresh_within_the_grace_window_still_succeeds() {
     let lost = refresh(&gpt, &rt1).await.expect("first refresh, whose answer ChatGPT never saw");
     let retried = refresh(&gpt, &rt1).await.expect("the retry succeeds");
     assert_eq!(get_profile(&app, retried.access_token().secret()).await.0, 200);
-    // Only the retry's refresh token lives on.
-    assert_eq!(refresh(&gpt, lost.refresh_token().unwrap()).await.unwrap_err(), "invalid_grant");
+    // ChatGPT keeps the retry's answer, and its refresh token works.
     refresh(&gpt, retried.refresh_token().unwrap()).await.expect("the retry's token works");
+    // The lost answer's token is superseded now: it no longer refreshes.
+    assert_eq!(refresh(&gpt, lost.refresh_token().unwrap()).await.unwrap_err(), "invalid_grant");
 }
 
 #[tokio::test]

@@ -32,7 +32,8 @@ fn operator_app(store: Arc<dyn Store>) -> Router {
     let config =
         Config::from_sources(Mode::Local { port: 3000 }, &env, &Default::default()).expect("local configuration");
     let state = shared::AppState::with_store(config, store);
-    shared::http::finish(shared::operator::router(state))
+    let config = state.config.clone();
+    shared::http::finish(shared::operator::router(state), &config)
 }
 
 struct Reply {

@@ -147,7 +147,7 @@ fn host(what: &str) -> anyhow::Result<()> {
                 shared::telemetry::init();
                 let config = shared::config::Config::load(shared::config::Mode::Lambda).await?;
                 let state = shared::AppState::from_config(config)?;
-                let app = shared::http::finish(shared::routes::all_routes(state));
+                let app = shared::http::finish(shared::routes::all_routes(state.clone()), &state.config);
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                 eprintln!("READY http://{}", listener.local_addr()?);
                 tokio::select! {
@@ -233,6 +233,7 @@ async fn run_on(options: Options, db: &TestDatabase, machine: Machine, started: 
             redirect_uris: vec![REDIRECT_URI.into()],
             scopes: SCOPES.iter().map(|s| s.to_string()).collect(),
             created_at: chrono::Utc::now(),
+            public: false,
         })
         .await?;
     let http = shared::tls::client_builder()
@@ -366,6 +367,7 @@ impl Bench<'_> {
                 scopes: SCOPES.iter().map(|s| s.to_string()).collect(),
                 expires_at: chrono::Utc::now() + chrono::Duration::minutes(10),
                 grant_id: None,
+                code_challenge: None,
             })
             .await?;
         Ok(code)

@@ -46,7 +46,8 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let client_secret = seed_dev_account(&state).await?;
     print_banner(&state.config, port, storage, &upstream, &client_secret);
 
-    let app = shared::http::finish(shared::routes::all_routes(state).merge(dev_callback_router()));
+    let config = state.config.clone();
+    let app = shared::http::finish(shared::routes::all_routes(state).merge(dev_callback_router()), &config);
     // With the peer address, which the per-address budgets count under (`ClientIp`).
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
@@ -91,6 +92,7 @@ async fn seed_dev_account(state: &AppState) -> anyhow::Result<String> {
                 ],
                 scopes: vec!["mcp:invoke".into(), "wallet:read".into(), "profile".into()],
                 created_at: chrono::Utc::now(),
+                public: false,
             })
             .await?;
     }

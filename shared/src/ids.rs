@@ -243,6 +243,63 @@ impl fmt::Debug for TokenHash {
 
 transparent_sql!(TokenHash, String);
 
+/// A PKCE code challenge (RFC 7636), always of method `S256`:
+/// `BASE64URL(SHA256(code_verifier))`. The client sends it to `/authorize`, it is bound
+/// to the request and then to the code, and `/token` requires the verifier it was made
+/// from. Equality is constant-time.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CodeChallenge(String);
+
+impl CodeChallenge {
+    /// A challenge as a client sent it, if well formed: 43 to 128 characters of the
+    /// unreserved alphabet (`A-Z a-z 0-9 - . _ ~`, RFC 7636 §4.1-4.2).
+    pub fn parse(text: &str) -> Option<CodeChallenge> {
+        pkce_shaped(text).then(|| CodeChallenge(text.to_owned()))
+    }
+
+    /// The `S256` challenge of `verifier` (RFC 7636 §4.2).
+    pub fn s256(verifier: &str) -> CodeChallenge {
+        use base64::Engine;
+        let digest = Sha256::digest(verifier.as_bytes());
+        CodeChallenge(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+    }
+
+    /// Whether `verifier` is well formed and its `S256` challenge is this one, compared in
+    /// constant time (RFC 7636 §4.6).
+    pub fn verified_by(&self, verifier: &str) -> bool {
+        pkce_shaped(verifier) && CodeChallenge::s256(verifier) == *self
+    }
+
+    /// The challenge as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// 43 to 128 characters of `[A-Za-z0-9-._~]`: the shape of PKCE verifiers and challenges.
+pub fn pkce_shaped(text: &str) -> bool {
+    (43..=128).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+impl PartialEq for CodeChallenge {
+    /// Constant-time in the contents.
+    fn eq(&self, other: &CodeChallenge) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for CodeChallenge {}
+
+impl fmt::Debug for CodeChallenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CodeChallenge").field(&self.0).finish()
+    }
+}
+
+transparent_sql!(CodeChallenge, String);
+
 /// The lowercase SHA-256 hex digest of `text`: what a [`TokenHash`] holds (and the
 /// receipts' argument digests).
 pub fn sha256_hex(text: &str) -> String {
@@ -280,6 +337,21 @@ mod tests {
         assert!(!hash.matches("dxac_two"));
         assert_eq!(hash, TokenHash::from_hex(hash.as_str().to_owned()));
         assert_ne!(hash, TokenHash::of("dxac_two"));
+    }
+
+    #[test]
+    fn a_code_challenge_is_verified_only_by_its_verifier() {
+        // RFC 7636 Appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
+        assert_eq!(CodeChallenge::s256(verifier), challenge);
+        assert!(challenge.verified_by(verifier));
+        assert!(!challenge.verified_by("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl"));
+        assert!(!challenge.verified_by(challenge.as_str()), "the challenge is not its own verifier (plain)");
+        assert!(CodeChallenge::parse(&"a".repeat(42)).is_none());
+        assert!(CodeChallenge::parse(&"a".repeat(129)).is_none());
+        assert!(CodeChallenge::parse(&format!("{}+/=", "a".repeat(43))).is_none());
+        assert!(CodeChallenge::parse(&format!("{}~._-", "a".repeat(124))).is_some());
     }
 
     #[test]

@@ -30,5 +30,6 @@ pub async fn serve(function: Function) -> Result<(), Error> {
     };
     let store = state.store.clone();
     tokio::spawn(async move { store.warm().await });
-    lambda_http::run(http::finish(function.router(state))).await
+    let routes = function.router(state.clone());
+    lambda_http::run(http::finish(routes, &state.config)).await
 }

@@ -37,5 +37,5 @@ pub mod tokens;
 pub mod turnstile;
 
 pub use error::ApiError;
-pub use ids::{ApprovalId, ClientId, GrantId, TokenHash, UserId};
+pub use ids::{ApprovalId, ClientId, CodeChallenge, GrantId, TokenHash, UserId};
 pub use state::AppState;

@@ -87,12 +87,13 @@ pub async fn spawn_app(store: Arc<dyn Store>, options: Options) -> TestApp {
             redirect_uris: vec![REDIRECT_URI.into(), REDIRECT_URI.replace("chatgpt.com", "chat.openai.com")],
             scopes: vec!["mcp:invoke".into(), "wallet:read".into(), "profile".into()],
             created_at: chrono::Utc::now(),
+            public: false,
         })
         .await
         .expect("client");
 
     let state = shared::AppState::with_store(config, store.clone());
-    let app = shared::http::finish(shared::routes::all_routes(state.clone()));
+    let app = shared::http::finish(shared::routes::all_routes(state.clone()), &state.config);
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
     });

@@ -411,6 +411,7 @@ async fn refused_token_requests_are_budgeted_per_source_ip_across_lambda_instanc
             redirect_uris: vec!["https://chatgpt.com/aip/g-1/oauth/callback".into()],
             scopes: vec!["profile".into()],
             created_at: chrono::Utc::now(),
+            public: false,
         })
         .await
         .expect("client");
@@ -499,6 +500,7 @@ async fn turnstile_tokens_from_other_hosts_or_actions_are_refused_and_remoteip_i
             redirect_uris: vec![redirect.into()],
             scopes: vec!["profile".into()],
             created_at: chrono::Utc::now(),
+            public: false,
         })
         .await
         .expect("client");

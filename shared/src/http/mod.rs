@@ -2,8 +2,8 @@
 //! [`crate::routes`]). A Lambda function serves one function's routes; `connector serve`
 //! merges them all. Either way [`finish`] adds the same behaviour around them: request
 //! ids, the per-request log line, JSON errors for unknown routes and methods, the body
-//! size limit, and panic recovery. [`extract`] holds extractors whose rejections are JSON
-//! errors.
+//! size limit, panic recovery, and HSTS when the deployment is https. [`extract`] holds
+//! extractors whose rejections are JSON errors.
 
 pub mod extract;
 
@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
+use crate::config::Config;
 use crate::error::{ApiError, ErrorBody};
 
 /// The largest request body any route accepts.
@@ -24,16 +25,34 @@ pub const MAX_BODY_BYTES: usize = 100 * 1024;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// What an https deployment sends on every response (RFC 6797): browsers use https only
+/// for this host and its subdomains for two years, so nobody on the network can strip
+/// TLS from a later visit to the login or consent pages.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000; includeSubDomains";
+
 /// Wraps a fragment (or the merge of several) in the behaviour every host shares.
-pub fn finish(routes: Router) -> Router {
-    routes
+pub fn finish(routes: Router, config: &Config) -> Router {
+    let routes = routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_panic| {
             ApiError::Unexpected(anyhow::anyhow!("the handler panicked")).into_response()
         }))
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn(observe));
+    // Outermost, so every answer has it: pages, JSON, errors, even a panic's.
+    if config.public_base_url.starts_with("https://") {
+        routes.layer(middleware::map_response(strict_transport_security))
+    } else {
+        routes
+    }
+}
+
+async fn strict_transport_security(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(STRICT_TRANSPORT_SECURITY));
+    response
 }
 
 /// The id that ties a response, its error body and its log lines together: API Gateway's

@@ -3,8 +3,14 @@
 //!
 //! An unknown client or an unregistered redirect URI gets an error page and never a
 //! redirect (§4.1.2.1: redirecting would make us an open redirector). Every other
-//! problem is redirected back to the client with `error` and `state`. A valid request is
-//! stored (it expires) and the browser goes on to the login page.
+//! problem is redirected back to the client with `error`, `state` and `iss` (RFC 9207).
+//! A valid request is stored (it expires) and the browser goes on to the login page.
+//!
+//! PKCE (RFC 7636, required of authorization servers by RFC 9700 §2.1.1): an `S256`
+//! `code_challenge` is stored with the request and bound to its code. `plain`, and a
+//! challenge without a method (which RFC 7636 reads as `plain`), are refused: `plain`
+//! protects nothing once the authorization request is seen. Public clients must send one;
+//! for confidential clients it is optional (ChatGPT's GPT Actions send none).
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -16,7 +22,7 @@ use uuid::Uuid;
 
 use super::flow::{self, FlowError, client_redirect};
 use super::{AUTHORIZATION_REQUEST_TTL, pages, parse_scopes, paths};
-use crate::ids::ClientId;
+use crate::ids::{ClientId, CodeChallenge};
 use crate::state::AppState;
 use crate::store::AuthorizationRequest;
 
@@ -67,9 +73,9 @@ async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
         if let Some(s) = state_param {
             query.push(("state", s));
         }
-        Ok(client_redirect(redirect_uri, &query))
+        Ok(client_redirect(&state, redirect_uri, &query))
     };
-    for name in ["response_type", "scope", "state"] {
+    for name in ["response_type", "scope", "state", "code_challenge", "code_challenge_method"] {
         if repeated(name) {
             return fail("invalid_request", &format!("{name} is repeated"));
         }
@@ -91,6 +97,26 @@ async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
     if let Some(extra) = scopes.iter().find(|s| !client.scopes.contains(s)) {
         return fail("invalid_scope", &format!("this client may not request {extra}"));
     }
+    let code_challenge = match (param("code_challenge"), param("code_challenge_method")) {
+        (None, None) if client.public => {
+            return fail(
+                "invalid_request",
+                "this client must use PKCE: send code_challenge with code_challenge_method=S256",
+            );
+        }
+        (None, None) => None,
+        (None, Some(_)) => return fail("invalid_request", "code_challenge_method was sent without code_challenge"),
+        (Some(_), None | Some("plain")) => {
+            return fail("invalid_request", "code_challenge_method must be S256; plain is not supported");
+        }
+        (Some(challenge), Some("S256")) => match CodeChallenge::parse(challenge) {
+            Some(challenge) => Some(challenge),
+            None => {
+                return fail("invalid_request", "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~");
+            }
+        },
+        (Some(_), Some(_)) => return fail("invalid_request", "unsupported code_challenge_method; use S256"),
+    };
 
     let now = Utc::now();
     let secret = crate::tokens::generate("");
@@ -104,6 +130,7 @@ async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
         user_id: None,
         login_email: None,
         login_attempts: 0,
+        code_challenge,
         expires_at: now + AUTHORIZATION_REQUEST_TTL,
         created_at: now,
     };

@@ -129,15 +129,18 @@ async fn decide(
                     scopes: request.scopes.clone(),
                     expires_at: Utc::now() + CODE_TTL,
                     grant_id: None,
+                    code_challenge: request.code_challenge.clone(),
                 })
                 .await?;
-            client_redirect(&request.redirect_uri, &[("code", &code), ("state", &request.state)])
+            client_redirect(&state, &request.redirect_uri, &[("code", &code), ("state", &request.state)])
         }
         "deny" => client_redirect(
+            &state,
             &request.redirect_uri,
             &[("error", "access_denied"), ("error_description", "the user denied access"), ("state", &request.state)],
         ),
         _ => client_redirect(
+            &state,
             &request.redirect_uri,
             &[("error", "invalid_request"), ("error_description", "no decision was made"), ("state", &request.state)],
         ),

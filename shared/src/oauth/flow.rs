@@ -162,12 +162,15 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// A redirect to the client's registered redirect URI with query parameters appended
-/// (RFC 6749 §4.1.2): `code` and `state`, or `error`, `error_description` and `state`.
-pub fn client_redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+/// An authorization response: a redirect to the client's registered redirect URI with
+/// query parameters appended (RFC 6749 §4.1.2): `code` and `state`, or `error`,
+/// `error_description` and `state`. Each also carries `iss`, this server's issuer
+/// (RFC 9207), so a client talking to several servers can tell which one answered and
+/// send the code nowhere else (mix-up defence).
+pub fn client_redirect(state: &AppState, redirect_uri: &str, params: &[(&str, &str)]) -> Response {
     match reqwest::Url::parse(redirect_uri) {
         Ok(mut url) => {
-            url.query_pairs_mut().extend_pairs(params);
+            url.query_pairs_mut().extend_pairs(params).append_pair("iss", &state.config.public_base_url);
             Redirect::to(url.as_str()).into_response()
         }
         Err(_) => pages::error_page(

@@ -23,6 +23,10 @@ pub fn document(base: &str) -> Value {
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        // RFC 7636 via RFC 9700 §2.1.1: S256 only, never plain.
+        "code_challenge_methods_supported": ["S256"],
+        // RFC 9207: authorization responses carry `iss`.
+        "authorization_response_iss_parameter_supported": true,
         "service_documentation": format!("{base}/connector/chatgpt/openapi.json"),
     })
 }

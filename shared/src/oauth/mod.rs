@@ -1,7 +1,9 @@
 //! The OAuth 2.0 authorization server ChatGPT links Dexter accounts through: the
 //! authorization code grant of RFC 6749 with refresh tokens, following the OAuth
-//! security BCP (RFC 9700): exact redirect URI matching, single-use codes bound to client
-//! and redirect URI, refresh token rotation with reuse detection, no tokens in logs.
+//! security BCP (RFC 9700): exact redirect URI matching, PKCE (`S256` only; required of
+//! public clients), `iss` in every authorization response (RFC 9207), single-use codes
+//! bound to client, redirect URI and PKCE challenge, refresh token rotation with reuse
+//! detection, no tokens in logs.
 //!
 //! The path of one link: ChatGPT sends the browser to [`authorize`]; the person signs in
 //! by email behind Turnstile ([`login`], [`callback`]) and approves on [`consent`]; the
@@ -32,8 +34,9 @@ pub const CODE_TTL: Duration = Duration::minutes(10);
 pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 3600;
 /// Refresh tokens expire after this long unused; every use rotates them.
 pub const REFRESH_TOKEN_TTL: Duration = Duration::days(60);
-/// A rotated refresh token presented again within this window is treated as a retry of
-/// a request whose answer was lost, not as theft.
+/// A rotated refresh token presented again within this window (from its first rotation,
+/// while no successor has been used) is treated as a retry of a request whose answer was
+/// lost, or as refreshes racing each other, not as theft: it gets one more successor.
 pub const REFRESH_GRACE: Duration = Duration::seconds(60);
 
 pub use crate::scope::parse_scopes;

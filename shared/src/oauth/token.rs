@@ -2,10 +2,13 @@
 //! for tokens, and a refresh token for new ones.
 //!
 //! - Codes are single use: the first redemption creates the grant; a second one revokes
-//!   that grant (§4.1.2, RFC 9700 §4.5).
+//!   that grant (§4.1.2, RFC 9700 §4.5). The client, redirect URI and PKCE verifier
+//!   (RFC 7636 §4.6) are checked under the same lock that spends the code, so a request
+//!   that may not spend it leaves it intact, and a concurrent replay still finds the grant.
 //! - Refresh tokens rotate on every use; a rotated token presented again revokes the
 //!   whole grant, except within [`REFRESH_GRACE`] of its rotation, which absorbs a retry
-//!   whose answer was lost (see `Store::rotate_refresh_token`).
+//!   whose answer was lost and refreshes racing each other: each gets a working token
+//!   (see `Store::rotate_refresh_token`).
 //! - Bodies are form-urlencoded as the RFC says; JSON is accepted too. Answers are
 //!   `no-store`; errors are RFC 6749 §5.2 JSON.
 
@@ -23,7 +26,7 @@ use super::{ACCESS_TOKEN_TTL_SECONDS, REFRESH_GRACE, REFRESH_TOKEN_TTL, access_t
 use crate::error::ApiError;
 use crate::ids::GrantId;
 use crate::state::AppState;
-use crate::store::{CodeRedemption, Grant, OAuthClient, Rotation};
+use crate::store::{CodeExchange, CodeMismatch, CodeRedemption, Grant, OAuthClient, Rotation};
 
 /// Refused requests are budgeted per client address ([`super::throttle::TOKEN`]).
 pub fn router(state: AppState) -> Router {
@@ -37,6 +40,7 @@ pub struct OAuthParams {
     pub grant_type: Option<String>,
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
     pub scope: Option<String>,
     pub client_id: Option<String>,
@@ -92,38 +96,42 @@ async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthPar
         params.redirect_uri.as_deref().ok_or_else(|| ApiError::oauth("invalid_request", "redirect_uri is required"))?;
     let now = Utc::now();
     let store = &state.store;
-    let code_hash = crate::TokenHash::of(code);
-    let issued = match store.redeem_authorization_code(&code_hash, now).await? {
-        CodeRedemption::Redeemed(issued) => issued,
+    let refresh_token = crate::tokens::generate("dxrt_");
+    let exchange = CodeExchange {
+        code_hash: &crate::TokenHash::of(code),
+        client_id: &client.id,
+        redirect_uri,
+        code_verifier: params.code_verifier.as_deref(),
+        grant_id: GrantId::random(),
+        refresh_token_hash: &crate::TokenHash::of(&refresh_token),
+        refresh_token_expires_at: now + REFRESH_TOKEN_TTL,
+        now,
+    };
+    match store.redeem_authorization_code(&exchange).await? {
+        CodeRedemption::Redeemed(grant) => token_response(state, &grant, &grant.scopes, &refresh_token),
         CodeRedemption::AlreadyUsed { grant_id } => {
             if let Some(grant_id) = grant_id {
                 store.revoke_grant(grant_id, now).await?;
                 tracing::warn!(%grant_id, "authorization code replayed; its grant is revoked");
             }
-            return Err(ApiError::oauth("invalid_grant", "the authorization code was already used"));
+            Err(ApiError::oauth("invalid_grant", "the authorization code was already used"))
+        }
+        CodeRedemption::Mismatch(mismatch) => {
+            tracing::warn!(?mismatch, "authorization code presented by a request it was not issued for");
+            Err(ApiError::oauth("invalid_grant", mismatch_description(mismatch)))
         }
         CodeRedemption::Expired | CodeRedemption::NotFound => {
-            return Err(ApiError::oauth("invalid_grant", "the authorization code is invalid or expired"));
+            Err(ApiError::oauth("invalid_grant", "the authorization code is invalid or expired"))
         }
-    };
-    if issued.client_id != client.id || issued.redirect_uri != redirect_uri {
-        return Err(ApiError::oauth("invalid_grant", "the code was issued to another client or redirect_uri"));
     }
-    let grant = Grant {
-        id: GrantId::random(),
-        user_id: issued.user_id,
-        client_id: client.id.clone(),
-        scopes: issued.scopes.clone(),
-        created_at: now,
-        last_used_at: Some(now),
-        revoked_at: None,
-    };
-    store.create_grant(&grant).await?;
-    // Attach at once, so a replay of this code can find and revoke the grant.
-    store.attach_grant_to_code(&code_hash, grant.id).await?;
-    let refresh_token = crate::tokens::generate("dxrt_");
-    store.create_refresh_token(&crate::TokenHash::of(&refresh_token), grant.id, now + REFRESH_TOKEN_TTL).await?;
-    token_response(state, &grant, &grant.scopes, &refresh_token)
+}
+
+fn mismatch_description(mismatch: CodeMismatch) -> &'static str {
+    match mismatch {
+        CodeMismatch::Client | CodeMismatch::RedirectUri => "the code was issued to another client or redirect_uri",
+        CodeMismatch::Verifier => "code_verifier is missing or does not match the code_challenge",
+        CodeMismatch::UnexpectedVerifier => "code_verifier was sent for a code requested without a code_challenge",
+    }
 }
 
 async fn refresh(state: &AppState, client: &OAuthClient, params: &OAuthParams) -> Result<Response, ApiError> {

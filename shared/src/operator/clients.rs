@@ -193,6 +193,7 @@ pub async fn create_client(
         redirect_uris,
         scopes,
         created_at,
+        public: false,
     };
     match store.create_client(&client).await {
         Ok(()) => {}
@@ -451,6 +452,7 @@ mod tests {
             redirect_uris: vec![],
             scopes: vec![],
             created_at: now,
+            public: false,
         };
         assert!(secret_matches(&client, "new", now));
         assert!(secret_matches(&client, "old", now));

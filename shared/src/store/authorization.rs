@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::ids::{ClientId, GrantId, TokenHash, UserId};
+use super::Grant;
+use crate::ids::{ClientId, CodeChallenge, GrantId, TokenHash, UserId};
 
 use super::StoreResult;
 
@@ -31,6 +32,8 @@ pub struct AuthorizationRequest {
     /// How many sign-in emails this request sent (the budgets themselves are
     /// [`crate::limits`]').
     pub login_attempts: i32,
+    /// The client's PKCE `S256` challenge, if it sent one; passed on to the code.
+    pub code_challenge: Option<CodeChallenge>,
     /// After this the request is gone.
     pub expires_at: DateTime<Utc>,
     /// When `/authorize` created it.
@@ -54,18 +57,94 @@ pub struct AuthorizationCode {
     pub expires_at: DateTime<Utc>,
     /// The grant this code produced, once redeemed (so a replay can revoke it).
     pub grant_id: Option<GrantId>,
+    /// The PKCE `S256` challenge of the authorization request: when set, only its
+    /// verifier redeems the code; when not, a verifier is refused (RFC 9700 §2.1.1).
+    pub code_challenge: Option<CodeChallenge>,
+}
+
+/// A token endpoint request to spend a code, and what to create if it may: the code's
+/// grant (its id picked beforehand, so the spend records it) with its first refresh token.
+/// Not `Debug`: it holds the presented verifier.
+#[derive(Clone)]
+pub struct CodeExchange<'a> {
+    /// SHA-256 hex of the presented code.
+    pub code_hash: &'a TokenHash,
+    /// The authenticated client presenting it.
+    pub client_id: &'a ClientId,
+    /// The `redirect_uri` it presented.
+    pub redirect_uri: &'a str,
+    /// The PKCE `code_verifier` it presented, if any.
+    pub code_verifier: Option<&'a str>,
+    /// The grant to create.
+    pub grant_id: GrantId,
+    /// The first refresh token of that grant (by hash) and its expiry.
+    pub refresh_token_hash: &'a TokenHash,
+    pub refresh_token_expires_at: DateTime<Utc>,
+    /// The time of the exchange.
+    pub now: DateTime<Utc>,
+}
+
+/// Why a live code was not spent for a request: nothing changed, the code still works
+/// for the request it was issued for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeMismatch {
+    /// Another client presented it.
+    Client,
+    /// The `redirect_uri` differs from the authorization request's.
+    RedirectUri,
+    /// The code has a challenge and no verifier, or a verifier that does not match it.
+    Verifier,
+    /// A verifier came for a code without a challenge (a PKCE downgrade).
+    UnexpectedVerifier,
+}
+
+impl AuthorizationCode {
+    /// Whether `exchange` may spend this code: the same client and redirect URI, and the
+    /// PKCE verifier iff there is a challenge (compared in constant time). Both stores
+    /// call this under the lock that spends the code.
+    pub fn admits(&self, exchange: &CodeExchange<'_>) -> Result<(), CodeMismatch> {
+        if self.client_id != *exchange.client_id {
+            return Err(CodeMismatch::Client);
+        }
+        if self.redirect_uri != exchange.redirect_uri {
+            return Err(CodeMismatch::RedirectUri);
+        }
+        match (&self.code_challenge, exchange.code_verifier) {
+            (Some(challenge), Some(verifier)) if challenge.verified_by(verifier) => Ok(()),
+            (Some(_), _) => Err(CodeMismatch::Verifier),
+            (None, Some(_)) => Err(CodeMismatch::UnexpectedVerifier),
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// The grant a successful exchange creates.
+    pub fn grant(&self, exchange: &CodeExchange<'_>) -> Grant {
+        Grant {
+            id: exchange.grant_id,
+            user_id: self.user_id,
+            client_id: self.client_id.clone(),
+            scopes: self.scopes.clone(),
+            created_at: exchange.now,
+            last_used_at: Some(exchange.now),
+            revoked_at: None,
+        }
+    }
 }
 
 /// What redeeming an authorization code found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CodeRedemption {
-    /// First use: the code is now spent.
-    Redeemed(AuthorizationCode),
+    /// First use: the code is now spent, and the grant and its refresh token exist.
+    Redeemed(Grant),
     /// The code was used before; RFC 6749 §4.1.2 says to revoke the grant it produced.
     AlreadyUsed {
-        /// The grant the first redemption produced, if it was attached already.
+        /// The grant the first redemption produced (recorded by the same update that
+        /// spent the code, so a concurrent replay sees it too; `None` only for codes
+        /// spent before that was so).
         grant_id: Option<GrantId>,
     },
+    /// The code is live but not this request's to spend; nothing changed.
+    Mismatch(CodeMismatch),
     /// The code was never used and is past its expiry.
     Expired,
     /// No such code.
@@ -105,9 +184,11 @@ pub trait AuthorizationStore: Send + Sync {
     /// Stores a freshly issued code (by hash); [`StoreError::Conflict`](super::StoreError::Conflict)
     /// on a duplicate hash.
     async fn create_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
-    /// Spends a code atomically: exactly one caller ever gets `Redeemed`.
-    async fn redeem_authorization_code(&self, code_hash: &TokenHash, now: DateTime<Utc>)
-    -> StoreResult<CodeRedemption>;
-    /// Records the grant a redeemed code produced; false if there is no such code.
-    async fn attach_grant_to_code(&self, code_hash: &TokenHash, grant_id: GrantId) -> StoreResult<bool>;
+    /// Spends a code for `exchange` atomically: exactly one caller ever gets `Redeemed`.
+    /// Under the code's lock, the code is checked ([`AuthorizationCode::admits`]); if it
+    /// admits the exchange, it is marked used with the new grant's id, and the grant and
+    /// its first refresh token are created, all or nothing. A code that does not admit
+    /// the exchange stays as it was, so a wrong client, redirect URI or verifier cannot
+    /// burn it. A used code reports `AlreadyUsed` whoever presents it.
+    async fn redeem_authorization_code(&self, exchange: &CodeExchange<'_>) -> StoreResult<CodeRedemption>;
 }

@@ -24,6 +24,10 @@ pub struct OAuthClient {
     pub scopes: Vec<String>,
     /// When the client was registered.
     pub created_at: DateTime<Utc>,
+    /// A public client (RFC 6749 §2.1) cannot keep a secret, so nothing but PKCE ties its
+    /// code to the app that asked for it: `/authorize` requires an `S256` challenge of it.
+    /// Operators register confidential clients (ChatGPT's GPT Actions are one).
+    pub public: bool,
 }
 
 /// OAuth clients.

@@ -50,14 +50,16 @@ pub enum Rotation {
         /// The grant the token belongs to.
         grant: Grant,
     },
-    /// The presented token was retired moments ago and its successor never used: a retry.
-    /// The new token was issued and the unused successor invalidated.
+    /// The presented token was retired moments ago and no successor of it was used yet: a
+    /// retry (or a concurrent refresh). The new token was issued as another successor; the
+    /// earlier ones stay usable too, until the client uses one of them.
     ReplayWithinGrace {
         /// The grant the token belongs to.
         grant: Grant,
     },
-    /// A retired token came back after the grace window or after its successor was used:
-    /// the grant (and so every token of it) is now revoked.
+    /// A retired token came back after the grace window or after a successor was used,
+    /// or a superseded token (a tombstone) came back: the grant (and so every token of
+    /// it) is now revoked.
     Reused {
         /// The grant that was revoked.
         grant_id: GrantId,
@@ -100,12 +102,15 @@ pub trait GrantStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Exchanges a refresh token for `new_hash`, in one transaction serialised per grant.
     ///
-    /// A token is current until used, then retired (pointing at its successor). Presenting
-    /// a retired token again is a replay. Within `grace` of its retirement, and while its
-    /// successor has not been used, the replay is a client retry: a new token is issued
-    /// and the unused successor invalidated, so a grant never has more than one usable
-    /// token for long. Any other replay means the token leaked: the grant is revoked.
-    /// Using a current token also invalidates any other unused token of the grant.
+    /// A token is current until used, then retired (pointing at its latest successor).
+    /// Presenting a retired token again is a replay. Within `grace` of its retirement, and
+    /// while no successor of it has been used, the replay is a client retry (a lost answer,
+    /// or refreshes racing each other): a new token is issued as one more successor, and
+    /// the earlier successors stay usable, so whichever answer the client kept works.
+    /// Using a current token supersedes every other current token of the grant (its
+    /// siblings from such retries): they become tombstones. Any other replay, and any
+    /// tombstone presented, means a token leaked or the client forked: the grant is
+    /// revoked.
     async fn rotate_refresh_token(
         &self,
         presented_hash: &TokenHash,

@@ -46,7 +46,9 @@ pub mod postgres;
 pub mod conformance;
 
 pub use approvals::{ApprovalOutcome, ApprovalStatus, ApprovalStore, ClaimOutcome, SwapApproval};
-pub use authorization::{AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeRedemption};
+pub use authorization::{
+    AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeExchange, CodeMismatch, CodeRedemption,
+};
 pub use clients::{ClientStore, OAuthClient};
 pub use grants::{Grant, GrantStore, GrantSummary, Rotation};
 pub use health::Health;

@@ -57,6 +57,7 @@ pub async fn deleting_a_client_revokes_its_grants(store: &dyn Store) {
         scopes: client.scopes.clone(),
         expires_at: now + Duration::minutes(10),
         grant_id: None,
+        code_challenge: None,
     };
     store.create_authorization_code(&code).await.expect("code");
 
@@ -79,7 +80,10 @@ pub async fn deleting_a_client_revokes_its_grants(store: &dyn Store) {
         Rotation::Revoked
     );
     assert_eq!(
-        store.redeem_authorization_code(&code.code_hash, later).await.expect("redeem"),
+        store
+            .redeem_authorization_code(&super::authorization::exchange_for(&code, &new_token(), later))
+            .await
+            .expect("redeem"),
         CodeRedemption::NotFound
     );
     assert!(matches!(store.create_client(&client).await, Err(StoreError::Conflict(_))));

@@ -68,33 +68,41 @@ pub async fn refresh_tokens_rotate(store: &dyn Store) {
     ));
 }
 
-/// A retry with the just-retired token, within grace, gets a new token; the successor it
-/// replaces (never received by the client) is dead, and the grant lives on. Grace runs
-/// from the first rotation: retries cannot stretch it.
+/// A retry with the just-retired token, within grace, gets a new token, and the successor
+/// the first attempt got stays usable too: whichever the client kept works. Using one
+/// supersedes the other, which is then a tombstone: presenting it revokes the grant.
+/// Grace runs from the first rotation: retries cannot stretch it.
 pub async fn a_retried_refresh_within_grace_gets_a_new_token(store: &dyn Store) {
     let now = now();
     let grace = Duration::seconds(30);
     let expiry = now + Duration::days(30);
-
-    let (grant, first) = grant_with_refresh_token(store, now).await;
-    let lost = new_token();
-    store.rotate_refresh_token(&first, &lost, expiry, now, grace).await.expect("rotate");
     let retry_at = now + Duration::seconds(10);
-    let kept = new_token();
-    assert_eq!(
-        store.rotate_refresh_token(&first, &kept, expiry, retry_at, grace).await.expect("retry"),
-        Rotation::ReplayWithinGrace { grant: grant.clone() }
-    );
-    assert_eq!(
-        store.rotate_refresh_token(&lost, &new_token(), expiry, retry_at, grace).await.expect("lost"),
-        Rotation::NotFound
-    );
     let next = now + Duration::minutes(5);
-    assert_eq!(
-        store.rotate_refresh_token(&kept, &new_token(), expiry, next, grace).await.expect("use"),
-        Rotation::Rotated { grant: grant.clone() }
-    );
-    assert!(store.get_grant(grant.id).await.expect("get").expect("grant").is_live());
+
+    for keep_the_retry in [true, false] {
+        let (grant, first) = grant_with_refresh_token(store, now).await;
+        let lost = new_token();
+        store.rotate_refresh_token(&first, &lost, expiry, now, grace).await.expect("rotate");
+        let retried = new_token();
+        assert_eq!(
+            store.rotate_refresh_token(&first, &retried, expiry, retry_at, grace).await.expect("retry"),
+            Rotation::ReplayWithinGrace { grant: grant.clone() }
+        );
+        let (kept, dropped) = if keep_the_retry { (&retried, &lost) } else { (&lost, &retried) };
+        assert_eq!(
+            store.rotate_refresh_token(kept, &new_token(), expiry, next, grace).await.expect("use"),
+            Rotation::Rotated { grant: grant.clone() },
+            "the kept token works (kept the retry's: {keep_the_retry})"
+        );
+        assert!(store.get_grant(grant.id).await.expect("get").expect("grant").is_live());
+        let much_later = next + Duration::days(1);
+        assert_eq!(
+            store.rotate_refresh_token(dropped, &new_token(), expiry, much_later, grace).await.expect("tombstone"),
+            Rotation::Reused { grant_id: grant.id },
+            "the superseded token is remembered"
+        );
+        assert_eq!(store.get_grant(grant.id).await.expect("get").expect("grant").revoked_at, Some(much_later));
+    }
 
     let (grant, first) = grant_with_refresh_token(store, now).await;
     store.rotate_refresh_token(&first, &new_token(), expiry, now, grace).await.expect("rotate");
@@ -111,41 +119,46 @@ pub async fn a_retried_refresh_within_grace_gets_a_new_token(store: &dyn Store) 
 }
 
 /// Eight concurrent refreshes with one token (a client racing itself) are serialised:
-/// one rotation, seven retries, the grant lives, and only the last token issued works.
-pub async fn concurrent_refreshes_with_one_token_leave_one_usable_token(store: Arc<dyn Store>) {
+/// one rotation, seven retries, the grant lives, and every token issued works until the
+/// client uses one; the others are then tombstones.
+pub async fn concurrent_refreshes_with_one_token_leave_every_answer_usable(store: Arc<dyn Store>) {
     let now = now();
     let grace = Duration::seconds(30);
     let expiry = now + Duration::days(30);
-    let (grant, token) = grant_with_refresh_token(store.as_ref(), now).await;
-    let new_hashes: Vec<TokenHash> = (0..8).map(|_| new_token()).collect();
-    let refreshes: Vec<_> = new_hashes
-        .iter()
-        .map(|new_hash| {
-            let (store, token, new_hash) = (store.clone(), token.clone(), new_hash.clone());
-            tokio::spawn(async move { store.rotate_refresh_token(&token, &new_hash, expiry, now, grace).await })
-        })
-        .collect();
-    let mut rotated = 0;
-    for refresh in refreshes {
-        match refresh.await.expect("task").expect("rotate") {
-            Rotation::Rotated { .. } => rotated += 1,
-            Rotation::ReplayWithinGrace { .. } => {}
-            other => panic!("unexpected rotation {other:?}"),
+    for kept in [0, 7] {
+        let (grant, token) = grant_with_refresh_token(store.as_ref(), now).await;
+        let new_hashes: Vec<TokenHash> = (0..8).map(|_| new_token()).collect();
+        let refreshes: Vec<_> = new_hashes
+            .iter()
+            .map(|new_hash| {
+                let (store, token, new_hash) = (store.clone(), token.clone(), new_hash.clone());
+                tokio::spawn(async move { store.rotate_refresh_token(&token, &new_hash, expiry, now, grace).await })
+            })
+            .collect();
+        let mut rotated = 0;
+        for refresh in refreshes {
+            match refresh.await.expect("task").expect("rotate") {
+                Rotation::Rotated { .. } => rotated += 1,
+                Rotation::ReplayWithinGrace { .. } => {}
+                other => panic!("unexpected rotation {other:?}"),
+            }
         }
-    }
-    assert_eq!(rotated, 1, "exactly one refresh rotates; the rest are retries");
-    assert!(store.get_grant(grant.id).await.expect("get").expect("grant").is_live());
+        assert_eq!(rotated, 1, "exactly one refresh rotates; the rest are retries");
+        assert!(store.get_grant(grant.id).await.expect("get").expect("grant").is_live());
 
-    let later = now + Duration::minutes(1);
-    let mut usable = 0;
-    for new_hash in &new_hashes {
-        match store.rotate_refresh_token(new_hash, &new_token(), expiry, later, grace).await.expect("use") {
-            Rotation::Rotated { .. } => usable += 1,
-            Rotation::NotFound => {}
-            other => panic!("unexpected rotation {other:?}"),
-        }
+        let later = now + Duration::minutes(1);
+        assert_eq!(
+            store.rotate_refresh_token(&new_hashes[kept], &new_token(), expiry, later, grace).await.expect("use"),
+            Rotation::Rotated { grant: grant.clone() },
+            "the token the client kept (answer {kept}) works"
+        );
+        let other = &new_hashes[7 - kept];
+        assert_eq!(
+            store.rotate_refresh_token(other, &new_token(), expiry, later, grace).await.expect("other"),
+            Rotation::Reused { grant_id: grant.id },
+            "another answer, used after the kept one, is a tombstone"
+        );
     }
-    assert_eq!(usable, 1, "exactly one issued token stays usable");
 }
 
 /// A retired token presented after the grace window revokes the grant and every token.

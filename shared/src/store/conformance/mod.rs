@@ -66,6 +66,7 @@ macro_rules! store_conformance {
             authorization {
                 authorization_requests_expire_and_count_logins(&),
                 authorization_codes_are_single_use(&),
+                a_code_is_spent_only_by_its_client_redirect_and_verifier(&),
                 concurrent_redemptions_of_a_code_succeed_once(Arc),
                 expired_authorization_codes_are_refused(&),
             }
@@ -73,7 +74,7 @@ macro_rules! store_conformance {
                 grants_are_listed_and_revoked(&),
                 refresh_tokens_rotate(&),
                 a_retried_refresh_within_grace_gets_a_new_token(&),
-                concurrent_refreshes_with_one_token_leave_one_usable_token(Arc),
+                concurrent_refreshes_with_one_token_leave_every_answer_usable(Arc),
                 a_reused_refresh_token_revokes_the_grant(&),
                 a_replay_after_the_successor_was_used_revokes_the_grant(&),
                 expired_and_revoked_refresh_tokens_are_refused(&),
@@ -173,6 +174,7 @@ fn a_client(now: DateTime<Utc>) -> OAuthClient {
         redirect_uris: strings(&["https://chatgpt.com/aip/g-test/oauth/callback"]),
         scopes: strings(&["wallet.read", "trade"]),
         created_at: now,
+        public: false,
     }
 }
 

@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{MemoryStore, StoredCode};
-use crate::ids::{GrantId, TokenHash, UserId};
+use super::{MemoryStore, StoredCode, StoredRefreshToken};
+use crate::ids::UserId;
 use crate::store::{
-    AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeRedemption, StoreError, StoreResult,
+    AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeExchange, CodeRedemption, StoreError, StoreResult,
 };
 
 #[async_trait]
@@ -75,34 +75,40 @@ impl AuthorizationStore for MemoryStore {
         Ok(())
     }
 
-    async fn redeem_authorization_code(
-        &self,
-        code_hash: &TokenHash,
-        now: DateTime<Utc>,
-    ) -> StoreResult<CodeRedemption> {
+    async fn redeem_authorization_code(&self, exchange: &CodeExchange<'_>) -> StoreResult<CodeRedemption> {
         let mut state = self.state()?;
-        let Some(stored) = state.codes.get_mut(code_hash) else {
+        let Some(stored) = state.codes.get(exchange.code_hash) else {
             return Ok(CodeRedemption::NotFound);
         };
         // A replay is reported as such even after expiry, so the caller still revokes.
         if stored.used_at.is_some() {
             return Ok(CodeRedemption::AlreadyUsed { grant_id: stored.code.grant_id });
         }
-        if stored.code.expires_at <= now {
+        if stored.code.expires_at <= exchange.now {
             return Ok(CodeRedemption::Expired);
         }
-        stored.used_at = Some(now);
-        Ok(CodeRedemption::Redeemed(stored.code.clone()))
-    }
-
-    async fn attach_grant_to_code(&self, code_hash: &TokenHash, grant_id: GrantId) -> StoreResult<bool> {
-        let mut state = self.state()?;
-        Ok(match state.codes.get_mut(code_hash) {
-            Some(stored) => {
-                stored.code.grant_id = Some(grant_id);
-                true
-            }
-            None => false,
-        })
+        if let Err(mismatch) = stored.code.admits(exchange) {
+            return Ok(CodeRedemption::Mismatch(mismatch));
+        }
+        let grant = stored.code.grant(exchange);
+        if state.live_client(&grant.client_id).is_none() {
+            return Err(StoreError::NotFound("client"));
+        }
+        if state.grants.contains_key(&grant.id) {
+            return Err(StoreError::Conflict("grant"));
+        }
+        if state.refresh_tokens.contains_key(exchange.refresh_token_hash) {
+            return Err(StoreError::Conflict("refresh token"));
+        }
+        state.grants.insert(grant.id, grant.clone());
+        state.refresh_tokens.insert(
+            exchange.refresh_token_hash.clone(),
+            StoredRefreshToken::new(grant.id, exchange.refresh_token_expires_at),
+        );
+        if let Some(stored) = state.codes.get_mut(exchange.code_hash) {
+            stored.used_at = Some(exchange.now);
+            stored.code.grant_id = Some(grant.id);
+        }
+        Ok(CodeRedemption::Redeemed(grant))
     }
 }

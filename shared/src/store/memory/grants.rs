@@ -88,10 +88,7 @@ impl GrantStore for MemoryStore {
         if state.refresh_tokens.contains_key(token_hash) {
             return Err(StoreError::Conflict("refresh token"));
         }
-        state.refresh_tokens.insert(
-            token_hash.clone(),
-            StoredRefreshToken { grant_id, expires_at, rotated_at: None, replaced_by: None },
-        );
+        state.refresh_tokens.insert(token_hash.clone(), StoredRefreshToken::new(grant_id, expires_at));
         Ok(())
     }
 
@@ -107,8 +104,8 @@ impl GrantStore for MemoryStore {
         let Some(token) = state.refresh_tokens.get(presented_hash) else {
             return Ok(Rotation::NotFound);
         };
-        let (grant_id, expires_at, rotated_at, successor) =
-            (token.grant_id, token.expires_at, token.rotated_at, token.replaced_by.clone());
+        let (grant_id, expires_at, rotated_at, superseded_at, successor) =
+            (token.grant_id, token.expires_at, token.rotated_at, token.superseded_at, token.replaced_by.clone());
         let Some(grant) = state.grants.get(&grant_id).cloned() else {
             return Ok(Rotation::NotFound);
         };
@@ -121,26 +118,31 @@ impl GrantStore for MemoryStore {
         if state.refresh_tokens.contains_key(new_hash) {
             return Err(StoreError::Conflict("refresh token"));
         }
+        if superseded_at.is_some() {
+            state.revoke_grant(grant_id, now);
+            return Ok(Rotation::Reused { grant_id });
+        }
         let outcome = match rotated_at {
             None => {
-                // The client proved which token it kept: every other unused one goes.
-                state
-                    .refresh_tokens
-                    .retain(|hash, t| t.grant_id != grant_id || t.rotated_at.is_some() || hash == presented_hash);
+                // The client proved which token it kept: every other current one is
+                // superseded, and remembered as such.
+                for (hash, token) in state.refresh_tokens.iter_mut() {
+                    if token.grant_id == grant_id && token.is_current() && hash != presented_hash {
+                        token.superseded_at = Some(now);
+                    }
+                }
                 Rotation::Rotated { grant }
             }
             Some(rotated_at) => {
-                let successor_unused = successor
+                let successor_current = successor
                     .as_ref()
                     .and_then(|hash| state.refresh_tokens.get(hash))
-                    .is_some_and(|t| t.rotated_at.is_none());
-                if !(successor_unused && now <= rotated_at + grace) {
+                    .is_some_and(StoredRefreshToken::is_current);
+                if !(successor_current && now <= rotated_at + grace) {
                     state.revoke_grant(grant_id, now);
                     return Ok(Rotation::Reused { grant_id });
                 }
-                if let Some(successor) = successor {
-                    state.refresh_tokens.remove(&successor);
-                }
+                // A retry: the earlier successors stay current beside the new one.
                 Rotation::ReplayWithinGrace { grant }
             }
         };
@@ -149,10 +151,7 @@ impl GrantStore for MemoryStore {
             presented.rotated_at.get_or_insert(now);
             presented.replaced_by = Some(new_hash.clone());
         }
-        state.refresh_tokens.insert(
-            new_hash.clone(),
-            StoredRefreshToken { grant_id, expires_at: new_expires_at, rotated_at: None, replaced_by: None },
-        );
+        state.refresh_tokens.insert(new_hash.clone(), StoredRefreshToken::new(grant_id, new_expires_at));
         Ok(outcome)
     }
 

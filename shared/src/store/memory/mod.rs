@@ -68,6 +68,20 @@ struct StoredRefreshToken {
     expires_at: DateTime<Utc>,
     rotated_at: Option<DateTime<Utc>>,
     replaced_by: Option<TokenHash>,
+    /// Set when the token was superseded unused (a tombstone: presenting it is a replay).
+    superseded_at: Option<DateTime<Utc>>,
+}
+
+impl StoredRefreshToken {
+    /// A new current token of `grant_id`.
+    fn new(grant_id: GrantId, expires_at: DateTime<Utc>) -> StoredRefreshToken {
+        StoredRefreshToken { grant_id, expires_at, rotated_at: None, replaced_by: None, superseded_at: None }
+    }
+
+    /// Neither used nor superseded: it can still be used.
+    fn is_current(&self) -> bool {
+        self.rotated_at.is_none() && self.superseded_at.is_none()
+    }
 }
 
 #[derive(Debug)]

@@ -7,14 +7,14 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Param, PgStore, conflict_on_duplicate};
-use crate::ids::{GrantId, TokenHash, UserId};
+use super::{PgStore, conflict_on_duplicate};
+use crate::ids::UserId;
 use crate::store::{
-    AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeRedemption, StoreError, StoreResult,
+    AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeExchange, CodeRedemption, StoreError, StoreResult,
 };
 
 const REQUEST_COLUMNS: &str = "id, client_id, redirect_uri, scopes, state, csrf_hash, user_id, \
-    login_email, login_attempts, expires_at, created_at";
+    login_email, login_attempts, expires_at, created_at, code_challenge";
 
 fn request_from_row(row: &Row) -> StoreResult<AuthorizationRequest> {
     Ok(AuthorizationRequest {
@@ -29,10 +29,11 @@ fn request_from_row(row: &Row) -> StoreResult<AuthorizationRequest> {
         login_attempts: row.try_get("login_attempts")?,
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
+        code_challenge: row.try_get("code_challenge")?,
     })
 }
 
-const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scopes, expires_at, grant_id";
+const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scopes, expires_at, grant_id, code_challenge";
 
 fn code_from_row(row: &Row) -> StoreResult<AuthorizationCode> {
     Ok(AuthorizationCode {
@@ -43,7 +44,69 @@ fn code_from_row(row: &Row) -> StoreResult<AuthorizationCode> {
         scopes: row.try_get("scopes")?,
         expires_at: row.try_get("expires_at")?,
         grant_id: row.try_get("grant_id")?,
+        code_challenge: row.try_get("code_challenge")?,
     })
+}
+
+/// [`AuthorizationStore::redeem_authorization_code`] inside its transaction. The code's
+/// row lock orders concurrent redeemers: the first spends it; the others wait, then read
+/// it spent, with the grant id the first one wrote.
+async fn redeem_in(tx: &tokio_postgres::Transaction<'_>, exchange: &CodeExchange<'_>) -> StoreResult<CodeRedemption> {
+    let sql =
+        format!("select {CODE_COLUMNS}, used_at from connector_authorization_codes where code_hash = $1 for update");
+    let Some(row) = tx.query_typed_opt(&sql, &[(exchange.code_hash, Type::TEXT)]).await? else {
+        return Ok(CodeRedemption::NotFound);
+    };
+    let code = code_from_row(&row)?;
+    let used_at: Option<DateTime<Utc>> = row.try_get("used_at")?;
+    // A replay is reported as such even after expiry, so the caller still revokes.
+    if used_at.is_some() {
+        return Ok(CodeRedemption::AlreadyUsed { grant_id: code.grant_id });
+    }
+    if code.expires_at <= exchange.now {
+        return Ok(CodeRedemption::Expired);
+    }
+    if let Err(mismatch) = code.admits(exchange) {
+        return Ok(CodeRedemption::Mismatch(mismatch));
+    }
+    let grant = code.grant(exchange);
+    // FOR SHARE on the client row: a concurrent delete_client waits for this insert and
+    // then revokes it, or wins first and this inserts nothing.
+    let inserted = tx
+        .execute_typed(
+            "insert into connector_grants (id, user_id, client_id, scopes, created_at, last_used_at) \
+             select $1, $2, c.id, $4, $5, $5 \
+             from connector_oauth_clients c where c.id = $3 and c.deleted_at is null \
+             for share",
+            &[
+                (&grant.id, Type::UUID),
+                (&grant.user_id, Type::UUID),
+                (&grant.client_id, Type::TEXT),
+                (&grant.scopes, Type::TEXT_ARRAY),
+                (&exchange.now, Type::TIMESTAMPTZ),
+            ],
+        )
+        .await
+        .map_err(conflict_on_duplicate("grant"))?;
+    if inserted == 0 {
+        return Err(StoreError::NotFound("client"));
+    }
+    tx.execute_typed(
+        "update connector_authorization_codes set used_at = $2, grant_id = $3 where code_hash = $1",
+        &[(exchange.code_hash, Type::TEXT), (&exchange.now, Type::TIMESTAMPTZ), (&grant.id, Type::UUID)],
+    )
+    .await?;
+    tx.execute_typed(
+        "insert into connector_refresh_tokens (token_hash, grant_id, expires_at) values ($1, $2, $3)",
+        &[
+            (exchange.refresh_token_hash, Type::TEXT),
+            (&grant.id, Type::UUID),
+            (&exchange.refresh_token_expires_at, Type::TIMESTAMPTZ),
+        ],
+    )
+    .await
+    .map_err(conflict_on_duplicate("refresh token"))?;
+    Ok(CodeRedemption::Redeemed(grant))
 }
 
 #[async_trait]
@@ -51,7 +114,7 @@ impl AuthorizationStore for PgStore {
     async fn create_authorization_request(&self, request: &AuthorizationRequest) -> StoreResult<()> {
         let sql = format!(
             "insert into connector_authorization_requests ({REQUEST_COLUMNS}) \
-             select $1, c.id, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             select $1, c.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
              from connector_oauth_clients c where c.id = $2 and c.deleted_at is null \
              for share"
         );
@@ -70,6 +133,7 @@ impl AuthorizationStore for PgStore {
                     (&request.login_attempts, Type::INT4),
                     (&request.expires_at, Type::TIMESTAMPTZ),
                     (&request.created_at, Type::TIMESTAMPTZ),
+                    (&request.code_challenge, Type::TEXT),
                 ],
                 conflict_on_duplicate("authorization request"),
             )
@@ -129,7 +193,7 @@ impl AuthorizationStore for PgStore {
     async fn create_authorization_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
         let sql = format!(
             "insert into connector_authorization_codes ({CODE_COLUMNS}) \
-             select $1, c.id, $3, $4, $5, $6, $7 \
+             select $1, c.id, $3, $4, $5, $6, $7, $8 \
              from connector_oauth_clients c where c.id = $2 and c.deleted_at is null \
              for share"
         );
@@ -144,6 +208,7 @@ impl AuthorizationStore for PgStore {
                     (&code.scopes, Type::TEXT_ARRAY),
                     (&code.expires_at, Type::TIMESTAMPTZ),
                     (&code.grant_id, Type::UUID),
+                    (&code.code_challenge, Type::TEXT),
                 ],
                 conflict_on_duplicate("authorization code"),
             )
@@ -154,48 +219,12 @@ impl AuthorizationStore for PgStore {
         Ok(())
     }
 
-    async fn redeem_authorization_code(
-        &self,
-        code_hash: &TokenHash,
-        now: DateTime<Utc>,
-    ) -> StoreResult<CodeRedemption> {
-        let client = self.conn().await?;
-        // The WHERE clause is the single-use guarantee: of concurrent redeemers, the row
-        // lock lets one update and the others re-check `used_at is null` and match nothing.
-        let sql = format!(
-            "update connector_authorization_codes set used_at = $2 \
-             where code_hash = $1 and used_at is null and expires_at > $2 \
-             returning {CODE_COLUMNS}"
-        );
-        let params: &[Param<'_>] = &[(&code_hash, Type::TEXT), (&now, Type::TIMESTAMPTZ)];
-        if let Some(row) = client.query_typed_opt(&sql, params).await? {
-            return Ok(CodeRedemption::Redeemed(code_from_row(&row)?));
-        }
-        let row = client
-            .query_typed_opt(
-                "select used_at, grant_id from connector_authorization_codes \
-                 where code_hash = $1",
-                &[(&code_hash, Type::TEXT)],
-            )
-            .await?;
-        let Some(row) = row else {
-            return Ok(CodeRedemption::NotFound);
-        };
-        let used_at: Option<DateTime<Utc>> = row.try_get("used_at")?;
-        // A replay is reported as such even after expiry, so the caller still revokes.
-        Ok(match used_at {
-            Some(_) => CodeRedemption::AlreadyUsed { grant_id: row.try_get("grant_id")? },
-            None => CodeRedemption::Expired,
-        })
-    }
-
-    async fn attach_grant_to_code(&self, code_hash: &TokenHash, grant_id: GrantId) -> StoreResult<bool> {
-        let updated = self
-            .execute(
-                "update connector_authorization_codes set grant_id = $2 where code_hash = $1",
-                &[(&code_hash, Type::TEXT), (&grant_id, Type::UUID)],
-            )
-            .await?;
-        Ok(updated == 1)
+    async fn redeem_authorization_code(&self, exchange: &CodeExchange<'_>) -> StoreResult<CodeRedemption> {
+        let mut client = self.conn().await?;
+        let tx = client.transaction().await?;
+        let outcome = redeem_in(&tx, exchange).await?;
+        // Only a redemption changed anything; committing the rest just ends the read.
+        tx.commit().await?;
+        Ok(outcome)
     }
 }

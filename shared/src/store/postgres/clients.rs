@@ -10,7 +10,7 @@ use crate::ids::{ClientId, TokenHash};
 use crate::store::{ClientStore, OAuthClient, StoreResult};
 
 const CLIENT_COLUMNS: &str = "id, name, secret_hash, previous_secret_hash, \
-    previous_secret_expires_at, redirect_uris, scopes, created_at";
+    previous_secret_expires_at, redirect_uris, scopes, created_at, public";
 
 fn client_from_row(row: &Row) -> StoreResult<OAuthClient> {
     Ok(OAuthClient {
@@ -22,6 +22,7 @@ fn client_from_row(row: &Row) -> StoreResult<OAuthClient> {
         redirect_uris: row.try_get("redirect_uris")?,
         scopes: row.try_get("scopes")?,
         created_at: row.try_get("created_at")?,
+        public: row.try_get("public")?,
     })
 }
 
@@ -30,7 +31,7 @@ impl ClientStore for PgStore {
     async fn create_client(&self, client: &OAuthClient) -> StoreResult<()> {
         let sql = format!(
             "insert into connector_oauth_clients ({CLIENT_COLUMNS}) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8)"
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         );
         self.execute_or(
             &sql,
@@ -43,6 +44,7 @@ impl ClientStore for PgStore {
                 (&client.redirect_uris, Type::TEXT_ARRAY),
                 (&client.scopes, Type::TEXT_ARRAY),
                 (&client.created_at, Type::TIMESTAMPTZ),
+                (&client.public, Type::BOOL),
             ],
             conflict_on_duplicate("client"),
         )

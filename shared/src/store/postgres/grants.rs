@@ -25,6 +25,16 @@ fn grant_from_row(row: &Row) -> StoreResult<Grant> {
     })
 }
 
+/// Revokes a grant inside a rotation's transaction (reuse detected).
+async fn revoke_in(tx: &tokio_postgres::Transaction<'_>, grant_id: GrantId, now: DateTime<Utc>) -> StoreResult<()> {
+    tx.execute_typed(
+        "update connector_grants set revoked_at = $2 where id = $1 and revoked_at is null",
+        &[(&grant_id, Type::UUID), (&now, Type::TIMESTAMPTZ)],
+    )
+    .await?;
+    Ok(())
+}
+
 /// One step of [`GrantStore::rotate_refresh_token`], run inside its transaction.
 async fn rotate_in(
     tx: &tokio_postgres::Transaction<'_>,
@@ -51,7 +61,7 @@ async fn rotate_in(
     // Read the token after taking the lock, so we see what the previous holder wrote.
     let Some(token) = tx
         .query_typed_opt(
-            "select expires_at, rotated_at, replaced_by from connector_refresh_tokens \
+            "select expires_at, rotated_at, replaced_by, superseded_at from connector_refresh_tokens \
              where token_hash = $1",
             &[(&presented_hash, Type::TEXT)],
         )
@@ -62,45 +72,44 @@ async fn rotate_in(
     let expires_at: DateTime<Utc> = token.try_get("expires_at")?;
     let rotated_at: Option<DateTime<Utc>> = token.try_get("rotated_at")?;
     let successor: Option<TokenHash> = token.try_get("replaced_by")?;
+    let superseded_at: Option<DateTime<Utc>> = token.try_get("superseded_at")?;
     if expires_at <= now {
         return Ok(Rotation::Expired);
     }
+    if superseded_at.is_some() {
+        revoke_in(tx, grant.id, now).await?;
+        return Ok(Rotation::Reused { grant_id: grant.id });
+    }
     let outcome = match rotated_at {
         None => {
-            // The client proved which token it kept: every other unused one goes.
+            // The client proved which token it kept: every other current one is
+            // superseded, and remembered as such.
             tx.execute_typed(
-                "delete from connector_refresh_tokens \
-                 where grant_id = $1 and rotated_at is null and token_hash <> $2",
-                &[(&grant.id, Type::UUID), (&presented_hash, Type::TEXT)],
+                "update connector_refresh_tokens set superseded_at = $3 \
+                 where grant_id = $1 and rotated_at is null and superseded_at is null and token_hash <> $2",
+                &[(&grant.id, Type::UUID), (&presented_hash, Type::TEXT), (&now, Type::TIMESTAMPTZ)],
             )
             .await?;
-            Rotation::Rotated { grant }
+            Rotation::Rotated { grant: grant.clone() }
         }
         Some(rotated_at) => {
-            let successor_unused = match &successor {
+            let successor_current = match &successor {
                 Some(hash) => tx
                     .query_typed_opt(
                         "select 1 from connector_refresh_tokens \
-                         where token_hash = $1 and rotated_at is null",
+                         where token_hash = $1 and rotated_at is null and superseded_at is null",
                         &[(hash, Type::TEXT)],
                     )
                     .await?
                     .is_some(),
                 None => false,
             };
-            if !(successor_unused && now <= rotated_at + grace) {
-                tx.execute_typed(
-                    "update connector_grants set revoked_at = $2 \
-                     where id = $1 and revoked_at is null",
-                    &[(&grant.id, Type::UUID), (&now, Type::TIMESTAMPTZ)],
-                )
-                .await?;
+            if !(successor_current && now <= rotated_at + grace) {
+                revoke_in(tx, grant.id, now).await?;
                 return Ok(Rotation::Reused { grant_id: grant.id });
             }
-            // A retry: the successor never reached the client, so it must not stay valid.
-            tx.execute_typed("delete from connector_refresh_tokens where token_hash = $1", &[(&successor, Type::TEXT)])
-                .await?;
-            Rotation::ReplayWithinGrace { grant }
+            // A retry: the earlier successors stay current beside the new one.
+            Rotation::ReplayWithinGrace { grant: grant.clone() }
         }
     };
     let grant_id = match &outcome {
