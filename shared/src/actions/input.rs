@@ -78,6 +78,12 @@ impl TryFrom<String> for Mint {
     }
 }
 
+impl Mint {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl From<Mint> for String {
     fn from(mint: Mint) -> String {
         mint.0
