@@ -15,7 +15,8 @@ use crate::mcp::McpCaller;
 use crate::receipts::args_digest;
 use crate::state::AppState;
 use crate::store::{
-    ApprovalOutcome, ApprovalStatus, ClaimOutcome, Notification, Receipt, ReceiptStatus, RequestedApproval, SwapApproval,
+    ApprovalOutcome, ApprovalStatus, ClaimOutcome, Notification, Receipt, ReceiptStatus, RequestedApproval,
+    SwapApproval,
 };
 
 /// How long the user has to approve a requested swap in Dexter.

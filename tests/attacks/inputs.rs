@@ -214,7 +214,7 @@ async fn a_key_whose_approval_was_decided_asks_the_user_again() {
     }
 }
 
-/// The upstream answers a user with 60 wallets of 300 tokens each, with long names: the
+/// The upstream answers a user with 60 wallets of 120 tokens each, with long names: the
 /// connector fetches balances for at most 10 wallets per call (counted at the upstream),
 /// answers under ChatGPT's limit with `truncated: true`, and paging reaches every wallet
 /// and, wallet by wallet, every balance.
@@ -222,17 +222,17 @@ async fn a_key_whose_approval_was_decided_asks_the_user_again() {
 async fn a_huge_portfolio_is_paged_under_the_limit_and_fans_out_to_at_most_ten_wallets() {
     let target = target().await;
     let (_, token) = target.linked_user().await;
-    target.sandbox.set_oversize(Oversize { wallets: 60, balances: 300, padding: 300, ..Oversize::default() });
+    target.sandbox.set_oversize(Oversize { wallets: 60, balances: 120, padding: 300, ..Oversize::default() });
 
     let first = target.get_fitting("get_portfolio", &token).await;
     assert_eq!(target.sandbox.calls("solana_list_balances"), 10, "one call fetches at most 10 wallets");
     assert_eq!((first["total"].as_u64(), first["returned"].as_u64()), (Some(60), Some(10)));
     assert_eq!((first["truncated"].as_bool(), first["next_offset"].as_u64()), (Some(true), Some(10)));
     let wallet = &first["wallets"][0];
-    assert_eq!(wallet["balances_total"], 300);
+    assert_eq!(wallet["balances_total"], 120);
     assert_eq!(wallet["balances_returned"], 10);
     assert_eq!(wallet["balances_truncated"], true);
-    assert_eq!(wallet["balances"][0]["portfolio"]["valueUsd"], 300.0, "the largest balance first");
+    assert_eq!(wallet["balances"][0]["portfolio"]["valueUsd"], 120.0, "the largest balance first");
 
     // Every wallet, ten per call.
     let mut addresses: Vec<String> = Vec::new();
@@ -264,8 +264,8 @@ async fn a_huge_portfolio_is_paged_under_the_limit_and_fans_out_to_at_most_ten_w
     }
     mints.sort();
     mints.dedup();
-    assert_eq!(mints.len(), 300, "paging reaches every balance");
-    assert_eq!(target.sandbox.calls("solana_list_balances") - before, 6, "one wallet, one upstream call per page");
+    assert_eq!(mints.len(), 120, "paging reaches every balance");
+    assert_eq!(target.sandbox.calls("solana_list_balances") - before, 3, "one wallet, one upstream call per page");
 
     let stranger = "11111111111111111111111111111111";
     let reply = target.call("GET", &format!("get_portfolio?wallet={stranger}"), &token, None).await;
@@ -281,7 +281,9 @@ async fn huge_search_results_and_token_candidates_are_cut_and_paged() {
     let (_, token) = target.linked_user().await;
     // 40 results of about 18 KB each: 720 KB per upstream answer, under the MCP client's 4 MiB.
     target.sandbox.set_oversize(Oversize { results: 40, padding: 9_000, ..Oversize::default() });
-    for (action, count) in [("search?query=bonk&max_results=10", "results"), ("resolve_token?query=bonk&limit=10", "results")] {
+    for (action, count) in
+        [("search?query=bonk&max_results=10", "results"), ("resolve_token?query=bonk&limit=10", "results")]
+    {
         let mut seen: Vec<String> = Vec::new();
         let mut offset = Some(0);
         while let Some(at) = offset {
@@ -308,7 +310,7 @@ async fn huge_search_results_and_token_candidates_are_cut_and_paged() {
 async fn a_huge_alert_list_is_paged_under_the_limit() {
     let target = target().await;
     let (_, token) = target.linked_user().await;
-    target.sandbox.set_oversize(Oversize { alerts: 400, padding: 2_000, ..Oversize::default() });
+    target.sandbox.set_oversize(Oversize { alerts: 400, padding: 1_000, ..Oversize::default() });
     let first = target.get_fitting("get_alerts", &token).await;
     assert_eq!((first["total"].as_u64(), first["returned"].as_u64()), (Some(400), Some(25)));
     assert_eq!(first["truncated"], true);

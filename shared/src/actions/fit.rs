@@ -117,11 +117,7 @@ impl TryFrom<u64> for Offset {
     type Error = String;
 
     fn try_from(n: u64) -> Result<Self, String> {
-        if n <= MAX_OFFSET as u64 {
-            Ok(Offset(n as usize))
-        } else {
-            Err(format!("must be between 0 and {MAX_OFFSET}"))
-        }
+        if n <= MAX_OFFSET as u64 { Ok(Offset(n as usize)) } else { Err(format!("must be between 0 and {MAX_OFFSET}")) }
     }
 }
 
@@ -301,7 +297,10 @@ mod tests {
         let items = json!((0..25).collect::<Vec<_>>());
         let (first, info) = paged(&items, Page { offset: 0, limit: 10 }, 100);
         assert_eq!(first.len(), 10);
-        assert_eq!(Value::Object(info), json!({ "total": 25, "returned": 10, "offset": 0, "truncated": true, "next_offset": 10 }));
+        assert_eq!(
+            Value::Object(info),
+            json!({ "total": 25, "returned": 10, "offset": 0, "truncated": true, "next_offset": 10 })
+        );
         let (last, info) = paged(&items, Page { offset: 20, limit: 10 }, 100);
         assert_eq!(last, (20..25).map(|i| json!(i)).collect::<Vec<_>>());
         assert_eq!(info["truncated"], false);

@@ -52,10 +52,25 @@ pub const ACTION: Action = Action {
     tools: &["wallet/list_my_wallets", "solana_list_balances"],
     receipts: Durability::Relaxed,
     query: &[
-        ("offset", false, fit::offset_schema, "Skip this many wallets (default 0): pass next_offset to see the next wallets."),
+        (
+            "offset",
+            false,
+            fit::offset_schema,
+            "Skip this many wallets (default 0): pass next_offset to see the next wallets.",
+        ),
         ("limit", false, wallet_limit, "How many wallets to show (1-10, default 10)."),
-        ("wallet", false, mint, "Show only this wallet (an address from an earlier answer), with its balances paged 50 at a time."),
-        ("balances_offset", false, fit::offset_schema, "With wallet: skip this many balances (pass balances_next_offset)."),
+        (
+            "wallet",
+            false,
+            mint,
+            "Show only this wallet (an address from an earlier answer), with its balances paged 50 at a time.",
+        ),
+        (
+            "balances_offset",
+            false,
+            fit::offset_schema,
+            "With wallet: skip this many balances (pass balances_next_offset).",
+        ),
     ],
     body: None,
     success: (200, portfolio),
@@ -70,8 +85,10 @@ fn wallet_limit() -> Value {
 fn portfolio() -> Value {
     let mut page = fit::page_schema();
     page["wallets"] = json!({ "type": "array", "items": wallet() });
-    page["total_value_usd"] = json!({ "type": "number", "description": "The USD value of the wallets in this answer." });
-    page["partial"] = json!({ "type": "boolean", "description": "True when some wallets' balances could not be read." });
+    page["total_value_usd"] =
+        json!({ "type": "number", "description": "The USD value of the wallets in this answer." });
+    page["partial"] =
+        json!({ "type": "boolean", "description": "True when some wallets' balances could not be read." });
     with_receipts(page, &["wallets", "total_value_usd", "partial", "total", "returned", "truncated"])
 }
 
@@ -117,13 +134,12 @@ impl TryFrom<PortfolioQuery> for View {
 
     fn try_from(query: PortfolioQuery) -> Result<View, ApiError> {
         match query.wallet {
-            Some(_) if query.offset.is_some() || query.limit.is_some() => {
-                Err(ApiError::BadRequest("wallet shows one wallet: it takes balances_offset, not offset or limit".into()))
+            Some(_) if query.offset.is_some() || query.limit.is_some() => Err(ApiError::BadRequest(
+                "wallet shows one wallet: it takes balances_offset, not offset or limit".into(),
+            )),
+            Some(address) => {
+                Ok(View::Wallet { address, balances: Page::new(query.balances_offset, None, BALANCES_PER_PAGE) })
             }
-            Some(address) => Ok(View::Wallet {
-                address,
-                balances: Page::new(query.balances_offset, None, BALANCES_PER_PAGE),
-            }),
             None if query.balances_offset.is_some() => {
                 Err(ApiError::BadRequest("balances_offset pages one wallet's balances: pass wallet too".into()))
             }
