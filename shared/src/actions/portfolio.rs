@@ -10,8 +10,8 @@
 //!   `wallet=<address>` shows one wallet, its balances paged [`BALANCES_PER_PAGE`] at a
 //!   time with `balances_offset`;
 //! - every upstream item is cut to a byte budget. Worst case, a page of wallets is
-//!   10 × (10 balances × 700 + portfolio 600 + address, label, receipt and counts ≤ 600)
-//!   + 11 receipt ids and the totals ≤ 1,000 = 83,000 bytes, one wallet's page
+//!   10 × (10 balances × 700 + portfolio 600 + address, label, receipt and counts ≤ 600),
+//!   plus 11 receipt ids and the totals ≤ 1,000: 83,000 bytes; one wallet's page
 //!   50 × 700 + 2,000 = 37,000, both under [`fit::ANSWER_BUDGET`].
 
 use axum::Json;
