@@ -181,6 +181,40 @@ async fn an_idempotency_key_reused_for_another_swap_is_refused_and_changes_nothi
     assert_eq!(target.sandbox.calls("solana_swap_execute"), 0, "nothing executed");
 }
 
+/// The attacker races a dozen requests under one key, half for one swap and half for
+/// another, hoping two approvals (or an approval for the wrong swap) slip through between
+/// a check and an insert. Exactly one approval is stored and notified; every 202 names
+/// it and asked for its swap; every 409 asked for the other swap.
+#[tokio::test]
+async fn racing_requests_under_one_key_store_one_approval() {
+    let target = target().await;
+    let (user_id, token) = target.linked_user().await;
+    let amounts: Vec<f64> = (0..12).map(|i| if i % 2 == 0 { 0.5 } else { 7.0 }).collect();
+    let replies = futures_util::future::join_all(
+        amounts.iter().map(|amount| target.call("POST", "swap_execute", &token, Some(swap(*amount, "race-key")))),
+    )
+    .await;
+    let pending = target.store.list_pending_approvals(user_id, Utc::now()).await.expect("pending");
+    assert_eq!(pending.len(), 1, "one approval for one key");
+    let winner = &pending[0];
+    let winner_amount = winner.request["amount_ui"].as_f64().expect("an amount");
+    for (amount, reply) in amounts.iter().zip(&replies) {
+        match reply.status {
+            202 => {
+                assert_eq!(reply.body["approval_id"], winner.id.to_string().as_str());
+                assert_eq!(*amount, winner_amount, "a 202 is for the swap that was asked");
+            }
+            409 => {
+                assert_eq!(reply.body["error"], "idempotency_key_reused");
+                assert_ne!(*amount, winner_amount, "a 409 is for the other swap");
+            }
+            other => panic!("unexpected {other}: {}", reply.text),
+        }
+    }
+    assert_eq!(target.notifications(user_id).await, 1, "one notification");
+    assert_eq!(target.receipts(user_id).await, replies.iter().filter(|r| r.status == 202).count());
+}
+
 /// The attacker (or a confused retry) asks again, with the same key, for a swap whose
 /// approval was already decided, and would get the old decision ("executed", or
 /// "rejected") back while nothing is queued for the user. Once decided, the key is free:

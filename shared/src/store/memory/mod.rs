@@ -70,7 +70,8 @@ struct StoredRefreshToken {
 #[derive(Debug)]
 struct StoredApproval {
     approval: SwapApproval,
-    /// False once a newer approval took over the idempotency key (after expiry).
+    /// False once a newer approval took over the idempotency key (after a decision or
+    /// expiry).
     holds_key: bool,
 }
 
