@@ -44,6 +44,10 @@ pub struct Count(u8);
 
 impl Count {
     pub const DEFAULT: Count = Count(5);
+
+    pub fn get(self) -> usize {
+        usize::from(self.0)
+    }
 }
 
 impl TryFrom<u64> for Count {

@@ -89,8 +89,7 @@ pub enum TimeRange {
 
 #[tracing::instrument(skip_all)]
 async fn search(mut call: ActionCall, Query(query): Query<SearchQuery>) -> Result<Json<Value>, ApiError> {
-    let max_results = usize::from(u8::from(query.max_results.unwrap_or(Count::DEFAULT)));
-    let page = Page::new(query.offset, Some(max_results), max_results);
+    let page = Page::new(query.offset, None, query.max_results.unwrap_or(Count::DEFAULT).get());
     let mut arguments = json!({
         "query": query.query, "max_results": UPSTREAM_MAX_RESULTS, "include_answer": true, "search_depth": "basic",
     });

@@ -68,8 +68,7 @@ pub struct ResolveQuery {
 
 #[tracing::instrument(skip_all)]
 async fn resolve_token(mut call: ActionCall, Query(query): Query<ResolveQuery>) -> Result<Json<Value>, ApiError> {
-    let limit = query.limit.unwrap_or(Count::DEFAULT);
-    let page = Page::new(query.offset, Some(usize::from(u8::from(limit))), usize::from(u8::from(Count::DEFAULT)));
+    let page = Page::new(query.offset, None, query.limit.unwrap_or(Count::DEFAULT).get());
     call.entitled("solana_resolve_token")?;
     let outcome = call.tool("solana_resolve_token", json!({ "query": query.query, "limit": UPSTREAM_LIMIT })).await;
     match outcome.result {
