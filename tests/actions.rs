@@ -227,6 +227,11 @@ async fn bad_input_is_refused_with_the_request_id_and_records_nothing() {
             Some(json!({ "mint": SOL, "kind": "price", "direction": "sideways", "threshold": 1 })),
         ),
         ("GET", "/connector/chatgpt/get_receipt?receipt_id=nope", None),
+        ("GET", "/connector/chatgpt/get_portfolio?offset=-1", None),
+        ("GET", "/connector/chatgpt/get_portfolio?limit=11", None),
+        ("GET", "/connector/chatgpt/get_alerts?limit=51", None),
+        ("GET", "/connector/chatgpt/search?query=bonk&offset=abc", None),
+        ("GET", "/connector/chatgpt/resolve_token?query=SOL&offset=10001", None),
     ] {
         let reply = call(&app, method, path, &token, body).await;
         assert_eq!(reply.status, 400, "{path}: {}", reply.body);
@@ -234,7 +239,8 @@ async fn bad_input_is_refused_with_the_request_id_and_records_nothing() {
     }
     assert!(receipts_of(&app, user_id).await.is_empty());
     assert!(app.store.list_pending_approvals(user_id, chrono::Utc::now()).await.unwrap().is_empty());
-    assert_eq!(sandbox.calls("solana_swap_preview") + sandbox.calls("solana_resolve_token"), 0);
+    let tools = ["solana_swap_preview", "solana_resolve_token", "list_my_wallets", "alerts_list", "search"];
+    assert_eq!(tools.map(|tool| sandbox.calls(tool)), [0; 5]);
 }
 
 #[tokio::test]

@@ -70,3 +70,27 @@ async fn the_served_spec_points_at_this_deployment() {
     assert_eq!(served["servers"][0]["url"], app.base_url);
     assert_eq!(served, document(&app.base_url));
 }
+
+#[test]
+fn the_spec_shows_paging_and_the_reused_idempotency_key() {
+    let doc = document(CHECKED_IN_BASE_URL);
+    let conflict = &doc["paths"]["/connector/chatgpt/swap_execute"]["post"]["responses"]["409"];
+    assert!(conflict["description"].as_str().unwrap().contains("idempotency_key_reused"), "{conflict}");
+    for (path, params) in [
+        ("get_portfolio", &["offset", "limit", "wallet", "balances_offset"][..]),
+        ("get_alerts", &["offset", "limit"]),
+        ("search", &["offset", "max_results"]),
+        ("resolve_token", &["offset", "limit"]),
+    ] {
+        let operation = &doc["paths"][format!("/connector/chatgpt/{path}")]["get"];
+        let declared: Vec<&str> =
+            operation["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        for param in params {
+            assert!(declared.contains(param), "{path} declares {param}");
+        }
+        let answer = &operation["responses"]["200"]["content"]["application/json"]["schema"];
+        for field in ["total", "returned", "truncated", "next_offset"] {
+            assert!(answer["properties"][field].is_object(), "{path} answers {field}");
+        }
+    }
+}

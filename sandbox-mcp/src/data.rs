@@ -158,12 +158,13 @@ pub fn wallets(user_id: &str) -> Vec<Wallet> {
     [("Main", true), ("Trading", false)]
         .iter()
         .enumerate()
-        .map(|(i, &(label, is_default))| Wallet {
-            address: base58(&Sha256::digest(format!("dexter-sandbox/wallet/{user_id}/{i}"))),
-            label,
-            is_default,
-        })
+        .map(|(i, &(label, is_default))| Wallet { address: wallet_address(user_id, i), label, is_default })
         .collect()
+}
+
+/// The address of the user's `i`-th managed wallet.
+pub fn wallet_address(user_id: &str, i: usize) -> String {
+    base58(&Sha256::digest(format!("dexter-sandbox/wallet/{user_id}/{i}")))
 }
 
 /// An amount of a token held by a wallet.

@@ -38,6 +38,24 @@ pub struct SandboxOptions {
     pub json_response: bool,
 }
 
+/// Makes the sandbox answer like an upstream that returns far too much, to test that the
+/// connector's answers stay within ChatGPT's limits. Zero (the default) leaves a field's
+/// behaviour as usual.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Oversize {
+    /// Each user has this many managed wallets (the usual two first).
+    pub wallets: usize,
+    /// Every wallet holds this many tokens (the largest by value last), and
+    /// `solana_list_balances` ignores its `limit`.
+    pub balances: usize,
+    /// `solana_resolve_token` and `search` return this many results, ignoring their limits.
+    pub results: usize,
+    /// `alerts_list` lists this many alerts besides those created.
+    pub alerts: usize,
+    /// Characters (`é`, two bytes each) appended to every label, name, snippet and answer.
+    pub padding: usize,
+}
+
 /// A running sandbox on `127.0.0.1`; it stops when dropped.
 pub struct Sandbox {
     /// The MCP endpoint, `http://127.0.0.1:PORT/mcp`: the connector's `MCP_URL`, and the
@@ -69,6 +87,7 @@ pub(crate) struct State {
     alerts: Mutex<HashMap<String, Vec<Value>>>,
     alert_sequence: AtomicU64,
     executions: AtomicU64,
+    oversize: Mutex<Oversize>,
 }
 
 /// What the gate put in the request's extensions for the tools: the verified caller.
@@ -123,6 +142,7 @@ pub fn router(jwt_secret: SecretString, url: String, options: SandboxOptions) ->
         alerts: Mutex::new(HashMap::new()),
         alert_sequence: AtomicU64::new(0),
         executions: AtomicU64::new(0),
+        oversize: Mutex::new(Oversize::default()),
     });
     // rmcp checks the Host header against loopback names (DNS rebinding); a sandbox
     // mounted under another name must be reachable by it too.
@@ -180,6 +200,11 @@ impl Sandbox {
     pub async fn forget_sessions(&self) {
         self.handle.forget_sessions().await;
     }
+
+    /// From now on, answers as oversized as `oversize` says.
+    pub fn set_oversize(&self, oversize: Oversize) {
+        self.handle.set_oversize(oversize);
+    }
 }
 
 impl Drop for Sandbox {
@@ -222,6 +247,10 @@ impl SandboxHandle {
         }
     }
 
+    pub fn set_oversize(&self, oversize: Oversize) {
+        *lock(&self.state.oversize) = oversize;
+    }
+
     /// Stops serving: ends every session and, for [`spawn`]ed sandboxes, the listener.
     pub fn shutdown(&self) {
         self.state.cancel.cancel();
@@ -239,6 +268,10 @@ impl State {
 
     fn alerts(&self) -> MutexGuard<'_, HashMap<String, Vec<Value>>> {
         lock(&self.alerts)
+    }
+
+    fn oversize(&self) -> Oversize {
+        *lock(&self.oversize)
     }
 
     fn count_call(&self, tool: &str) {

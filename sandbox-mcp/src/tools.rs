@@ -148,13 +148,15 @@ impl SandboxServer {
     #[tool(description = "List the managed Solana wallets of the signed-in Dexter user.")]
     async fn list_my_wallets(&self, Extension(parts): Extension<Parts>) -> ToolOutcome {
         let caller = self.enter(&parts, "list_my_wallets")?;
-        let wallets: Vec<Value> = data::wallets(&caller.user_id)
+        let padding = self.padding();
+        let wallets: Vec<Value> = self
+            .wallets(&caller.user_id)
             .into_iter()
             .map(|w| {
                 json!({
                     "address": w.address,
                     "public_key": w.address,
-                    "label": w.label,
+                    "label": format!("{}{padding}", w.label),
                     "is_default": w.is_default,
                     "status": "ready",
                 })
@@ -173,8 +175,12 @@ impl SandboxServer {
         let Some(wallet) = present(args.wallet_address).or(caller.wallet_public_key.clone()) else {
             return fail("wallet_address_required");
         };
-        if !owns(&caller, &wallet) {
+        if !self.owns(&caller, &wallet) {
             return fail("wallet_not_found");
+        }
+        let oversize = self.state.oversize();
+        if oversize.balances > 0 {
+            return ok(oversized_balances(&wallet, oversize.balances, &self.padding()));
         }
         let mut holdings = data::holdings(&wallet);
         holdings.sort_by(|a, b| b.value_usd().total_cmp(&a.value_usd()));
@@ -226,6 +232,24 @@ impl SandboxServer {
         if query.is_empty() {
             return fail("query_required");
         }
+        let oversize = self.state.oversize();
+        if oversize.results > 0 {
+            let padding = self.padding();
+            let results: Vec<Value> = (0..oversize.results)
+                .map(|i| {
+                    json!({
+                        "address": data::pump_mint(&format!("{query}/{i}")),
+                        "symbol": format!("R{i}"),
+                        "name": format!("Resolved {i} {padding}"),
+                        "decimals": 6,
+                        "liquidityUsd": 1000.0 + i as f64,
+                        "volume24hUsd": 100.0,
+                        "priceUsd": 0.01,
+                    })
+                })
+                .collect();
+            return ok(json!({ "results": results }));
+        }
         let limit = args.limit.unwrap_or(5).clamp(1, 10) as usize;
         let mut matches: Vec<&Token> = data::TOKENS
             .iter()
@@ -264,7 +288,7 @@ impl SandboxServer {
         Parameters(args): Parameters<SwapArgs>,
     ) -> ToolOutcome {
         let caller = self.enter(&parts, "solana_swap_preview")?;
-        match quote(&caller, &args) {
+        match quote(&caller, &self.wallets(&caller.user_id), &args) {
             Ok(quote) => ok(quote.to_json()),
             Err(code) => fail(code),
         }
@@ -277,7 +301,7 @@ impl SandboxServer {
         Parameters(args): Parameters<SwapArgs>,
     ) -> ToolOutcome {
         let caller = self.enter(&parts, "solana_swap_execute")?;
-        let quote = match quote(&caller, &args) {
+        let quote = match quote(&caller, &self.wallets(&caller.user_id), &args) {
             Ok(quote) if quote.insufficient => return fail("insufficient_balance"),
             Ok(quote) => quote,
             Err(code) => return fail(code),
@@ -339,6 +363,24 @@ impl SandboxServer {
                 "2026-10-02T00:00:00Z",
             ),
         ];
+        let oversize = self.state.oversize();
+        if oversize.results > 0 {
+            let padding = self.padding();
+            let results: Vec<Value> = (0..oversize.results)
+                .map(|i| {
+                    json!({
+                        "id": format!("res_{}", data::short_hash(&format!("{query}/{i}"))),
+                        "title": format!("{query}: result {i}"),
+                        "url": format!("https://dexter.cash/search/{slug}/{i}"),
+                        "snippet": format!("Result {i} about {query}. {padding}"),
+                        "score": 0.5,
+                        "published_at": "2026-11-20T14:05:00Z",
+                    })
+                })
+                .collect();
+            let answer = format!("Dexter found {} results for \"{query}\". {padding}", oversize.results);
+            return ok(json!({ "query": query, "answer": answer, "results": results }));
+        }
         let count = args.max_results.unwrap_or(5).clamp(1, 10) as usize;
         let results: Vec<Value> = pages
             .iter()
@@ -439,12 +481,28 @@ impl SandboxServer {
             "all" => true,
             _ => return fail("invalid_status"),
         };
-        let alerts: Vec<Value> = self
-            .state
-            .alerts()
-            .get(&caller.user_id)
-            .map(|alerts| alerts.iter().filter(|a| all || a["status"] == "active").cloned().collect())
-            .unwrap_or_default();
+        let padding = self.padding();
+        let mut alerts: Vec<Value> = (0..self.state.oversize().alerts)
+            .map(|i| {
+                json!({
+                    "id": format!("alrt_many_{i}"),
+                    "mint": data::SOL_MINT,
+                    "symbol": format!("SOL {padding}"),
+                    "kind": "price",
+                    "direction": "above",
+                    "threshold": 100.0 + i as f64,
+                    "status": "active",
+                    "created_at": GENERATED_AT,
+                })
+            })
+            .collect();
+        alerts.extend(
+            self.state
+                .alerts()
+                .get(&caller.user_id)
+                .map(|alerts| alerts.iter().filter(|a| all || a["status"] == "active").cloned().collect::<Vec<_>>())
+                .unwrap_or_default(),
+        );
         ok(json!({ "count": alerts.len(), "alerts": alerts }))
     }
 
@@ -499,6 +557,28 @@ impl ServerHandler for SandboxServer {
 }
 
 impl SandboxServer {
+    /// The user's managed wallets: the usual two, or as many as [`crate::Oversize`] says.
+    fn wallets(&self, user_id: &str) -> Vec<data::Wallet> {
+        let mut wallets = data::wallets(user_id);
+        let more = self.state.oversize().wallets;
+        let extra = (wallets.len()..more).map(|i| data::Wallet {
+            address: data::wallet_address(user_id, i),
+            label: "Extra",
+            is_default: false,
+        });
+        wallets.extend(extra.collect::<Vec<_>>());
+        wallets
+    }
+
+    fn owns(&self, caller: &Caller, wallet: &str) -> bool {
+        self.wallets(&caller.user_id).iter().any(|w| w.address == wallet)
+    }
+
+    /// What [`crate::Oversize::padding`] appends to texts.
+    fn padding(&self) -> String {
+        "é".repeat(self.state.oversize().padding)
+    }
+
     /// The caller the gate authenticated, counting the call.
     fn enter(&self, parts: &Parts, tool: &str) -> Result<Caller, ErrorData> {
         self.state.count_call(tool);
@@ -554,7 +634,7 @@ impl Quote {
 /// Prices a swap: the pool moves 1% per $50,000 traded, Dexter keeps [`FEE_BPS`] of the
 /// output. `otherAmountThreshold` is the least output (`ExactIn`) or the most input
 /// (`ExactOut`) the slippage allows, as in Jupiter's quotes.
-fn quote(caller: &Caller, args: &SwapArgs) -> Result<Quote, &'static str> {
+fn quote(caller: &Caller, wallets: &[data::Wallet], args: &SwapArgs) -> Result<Quote, &'static str> {
     let input = data::token_by_mint(args.input_mint.trim()).ok_or("unknown_token")?;
     let output = data::token_by_mint(args.output_mint.trim()).ok_or("unknown_token")?;
     if input.mint == output.mint {
@@ -565,13 +645,9 @@ fn quote(caller: &Caller, args: &SwapArgs) -> Result<Quote, &'static str> {
         return Err("invalid_slippage");
     }
     let wallet = match present(args.wallet_address.clone()).or(caller.wallet_public_key.clone()) {
-        Some(wallet) if owns(caller, &wallet) => wallet,
+        Some(wallet) if wallets.iter().any(|w| w.address == wallet) => wallet,
         Some(_) => return Err("wallet_not_found"),
-        None => data::wallets(&caller.user_id)
-            .into_iter()
-            .find(|w| w.is_default)
-            .map(|w| w.address)
-            .ok_or("wallet_not_found")?,
+        None => wallets.iter().find(|w| w.is_default).map(|w| w.address.clone()).ok_or("wallet_not_found")?,
     };
     let positive = |amount: Option<f64>| amount.filter(|a| a.is_finite() && *a > 0.0).ok_or("amount_required");
     let impact = |usd: f64| data::round((usd / 50_000.0).min(50.0), 4);
@@ -622,8 +698,26 @@ fn quote(caller: &Caller, args: &SwapArgs) -> Result<Quote, &'static str> {
     })
 }
 
-fn owns(caller: &Caller, wallet: &str) -> bool {
-    data::wallets(&caller.user_id).iter().any(|w| w.address == wallet)
+/// `n` balances of synthetic tokens, worth $1 to $n (the largest last, so a client that
+/// shows the largest first must reorder), names padded with `padding`.
+fn oversized_balances(wallet: &str, n: usize, padding: &str) -> Value {
+    let balances: Vec<Value> = (0..n)
+        .map(|i| {
+            let mint = data::pump_mint(&format!("{wallet}/{i}"));
+            let value_usd = (i + 1) as f64;
+            json!({
+                "mint": mint,
+                "ata": data::token_account(wallet, &mint),
+                "amountRaw": ((i + 1) * 1_000_000).to_string(),
+                "amountUi": value_usd,
+                "decimals": 6,
+                "token": { "symbol": format!("T{i}"), "name": format!("Token {i} {padding}"), "priceUsd": 1.0 },
+                "portfolio": { "valueUsd": value_usd, "valueSol": value_usd / 150.0, "sharePercent": 0.0, "changeUsd24h": 0.0 },
+            })
+        })
+        .collect();
+    let total: f64 = (1..=n).map(|i| i as f64).sum();
+    json!({ "balances": balances, "portfolio": { "totalValueUsd": total, "pricedCount": n, "unpricedCount": 0 } })
 }
 
 fn present(value: Option<String>) -> Option<String> {

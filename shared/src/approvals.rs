@@ -14,7 +14,10 @@ use crate::ids::{ApprovalId, ClientId, GrantId, UserId};
 use crate::mcp::McpCaller;
 use crate::receipts::args_digest;
 use crate::state::AppState;
-use crate::store::{ApprovalOutcome, ApprovalStatus, ClaimOutcome, Notification, Receipt, ReceiptStatus, SwapApproval};
+use crate::store::{
+    ApprovalOutcome, ApprovalStatus, ClaimOutcome, Notification, Receipt, ReceiptStatus, RequestedApproval,
+    SwapApproval,
+};
 
 /// How long the user has to approve a requested swap in Dexter.
 pub const APPROVAL_WINDOW: Duration = Duration::minutes(15);
@@ -26,8 +29,11 @@ pub struct Requester<'a> {
     pub grant_id: GrantId,
 }
 
-/// Stores a pending approval for the swap `arguments` (or finds the one the same
-/// `idempotency_key` created within the window) and, when new, notifies the user.
+/// Stores a pending approval for the swap `arguments` and notifies the user, or finds
+/// the pending one the same `idempotency_key` created for the same swap (a retry: no new
+/// notification). A key still pending for a different swap is refused with 409
+/// `idempotency_key_reused`, and nothing is stored. Once its approval is decided or
+/// expired, a key is free: asking again creates a new approval.
 pub async fn request(
     state: &AppState,
     requester: &Requester<'_>,
@@ -35,7 +41,7 @@ pub async fn request(
     arguments: &Value,
 ) -> Result<SwapApproval, ApiError> {
     let now = Utc::now();
-    let (approval, created) = state
+    let requested = state
         .store
         .create_or_get_approval(
             &SwapApproval {
@@ -57,20 +63,33 @@ pub async fn request(
             now,
         )
         .await?;
-    if created {
-        state
-            .store
-            .insert_notification(&Notification {
-                id: Uuid::new_v4(),
-                user_id: requester.user_id,
-                kind: "swap_approval".into(),
-                title: "ChatGPT asks to execute a swap".into(),
-                body: json!({ "approval_id": approval.id, "request": arguments, "expires_at": approval.expires_at }),
-                created_at: now,
-                read_at: None,
-            })
-            .await?;
-    }
+    let approval = match requested {
+        RequestedApproval::Created(approval) => approval,
+        RequestedApproval::Repeated(approval) => return Ok(approval),
+        RequestedApproval::KeyReused(holder) => {
+            return Err(ApiError::ConflictWith {
+                code: "idempotency_key_reused",
+                message: format!(
+                    "this idempotency_key was already used for another swap (approval {}, waiting for the user's \
+                     decision until {}); send a new idempotency_key for a different swap",
+                    holder.id,
+                    holder.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            });
+        }
+    };
+    state
+        .store
+        .insert_notification(&Notification {
+            id: Uuid::new_v4(),
+            user_id: requester.user_id,
+            kind: "swap_approval".into(),
+            title: "ChatGPT asks to execute a swap".into(),
+            body: json!({ "approval_id": approval.id, "request": arguments, "expires_at": approval.expires_at }),
+            created_at: now,
+            read_at: None,
+        })
+        .await?;
     Ok(approval)
 }
 

@@ -45,6 +45,9 @@ pub enum ApiError {
     ServiceUnavailable(String),
     #[error("{0}")]
     Conflict(String),
+    /// A conflict with its own stable code (e.g. `idempotency_key_reused`).
+    #[error("{message}")]
+    ConflictWith { code: &'static str, message: String },
     /// An RFC 6749 §5.2 error from the token or revocation endpoint.
     #[error("{description}")]
     OAuth {
@@ -94,7 +97,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ConflictWith { .. } => StatusCode::CONFLICT,
             ApiError::Upstream { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
             ApiError::OAuth { code: "invalid_client", .. } => StatusCode::UNAUTHORIZED,
             ApiError::OAuth { .. } => StatusCode::BAD_REQUEST,
@@ -115,6 +118,7 @@ impl ApiError {
             ApiError::Forbidden { code, .. } => code,
             ApiError::ServiceUnavailable(_) => "service_unavailable",
             ApiError::Conflict(_) => "conflict",
+            ApiError::ConflictWith { code, .. } => code,
             ApiError::Upstream { code, .. } => code,
             ApiError::OAuth { code, .. } => code,
             ApiError::Unexpected(_) => "internal_error",

@@ -53,6 +53,9 @@ pub fn document(base: &str) -> Value {
                 .collect();
             operation["parameters"] = json!(parameters);
         }
+        for (status, description) in action.errors {
+            operation["responses"][status.to_string()] = error_response(description);
+        }
         if let Some(body) = action.body {
             operation["requestBody"] =
                 json!({ "required": true, "content": { "application/json": { "schema": body() } } });

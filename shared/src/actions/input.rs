@@ -44,6 +44,10 @@ pub struct Count(u8);
 
 impl Count {
     pub const DEFAULT: Count = Count(5);
+
+    pub fn get(self) -> usize {
+        usize::from(self.0)
+    }
 }
 
 impl TryFrom<u64> for Count {
@@ -75,6 +79,12 @@ impl TryFrom<String> for Mint {
         } else {
             Err("must be a Solana address (base58, 32 to 44 characters)".into())
         }
+    }
+}
+
+impl Mint {
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

@@ -15,6 +15,7 @@
 //! writes every tool call's receipt in one round trip; the response carries the ids.
 
 pub mod alerts;
+pub mod fit;
 pub mod guard;
 pub mod input;
 pub mod portfolio;
@@ -62,6 +63,9 @@ pub const ACTIONS: &[&Action] = &[
     &profile::ACTION,
 ];
 
+/// How much of an upstream error code or message an error answer quotes, in characters.
+const UPSTREAM_TEXT_CHARS: usize = 200;
+
 /// Where the actions live, under the public base URL.
 pub const PATH_PREFIX: &str = "/connector/chatgpt/";
 
@@ -90,6 +94,9 @@ pub struct Action {
     pub body: Option<fn() -> Value>,
     /// The success status and its body's schema.
     pub success: (u16, fn() -> Value),
+    /// Error statuses this action answers besides those every action may (400, 401, 403,
+    /// 404, 502, 504), with what they mean: the spec lists them.
+    pub errors: &'static [(u16, &'static str)],
     /// The handler, routed for the declared method: `|method| on(method, handler)`.
     pub handler: fn(MethodFilter) -> MethodRouter<ActionState>,
 }
@@ -115,10 +122,14 @@ impl Action {
         }
     }
 
-    /// The action's one route, with its declaration as the handler's state.
+    /// The action's one route, with its declaration as the handler's state, behind the
+    /// safety net that keeps every answer within ChatGPT's size limit ([`fit`]).
     pub fn router(&'static self, state: AppState) -> Router {
         let filter = MethodFilter::try_from(self.method.clone()).expect("actions use GET or POST");
-        Router::new().route(&self.path(), (self.handler)(filter)).with_state(ActionState { app: state, action: self })
+        Router::new()
+            .route(&self.path(), (self.handler)(filter))
+            .with_state(ActionState { app: state, action: self })
+            .layer(axum::middleware::map_response(fit::within_limit))
     }
 }
 
@@ -262,15 +273,30 @@ impl ActionCall {
         Ok(body)
     }
 
+    /// Stores the receipts of the tools already called, then answers `error`: a refusal
+    /// that depends on what a tool returned (e.g. an unknown wallet).
+    pub async fn refuse(self, error: ApiError) -> ApiError {
+        match self.store_receipts().await {
+            Ok(()) => error,
+            Err(e) => e,
+        }
+    }
+
     /// Stores the receipts (the failure is on record) and turns an upstream failure into
-    /// the action's error, carrying the receipt ids.
+    /// the action's error, carrying the receipt ids. The upstream's message is cut short.
     pub async fn fail(self, error: McpError) -> ApiError {
         if let Err(e) = self.store_receipts().await {
             return e;
         }
         let message = match &error {
-            McpError::Tool { code, message } if code == message => format!("Dexter's tool refused the request: {code}"),
-            McpError::Tool { code, message } => format!("Dexter's tool refused the request ({code}): {message}"),
+            McpError::Tool { code, message } if code == message => {
+                format!("Dexter's tool refused the request: {}", fit::cut(code, UPSTREAM_TEXT_CHARS))
+            }
+            McpError::Tool { code, message } => format!(
+                "Dexter's tool refused the request ({}): {}",
+                fit::cut(code, UPSTREAM_TEXT_CHARS),
+                fit::cut(message, UPSTREAM_TEXT_CHARS)
+            ),
             McpError::Timeout => "Dexter's tools did not answer in time; try again".to_owned(),
             _ => "Dexter's tools are unavailable right now; try again shortly".to_owned(),
         };

@@ -22,6 +22,7 @@ pub const ACTION: Action = Action {
     query: &[],
     body: None,
     success: (200, profile),
+    errors: &[],
     handler: |method| on(method, get_profile),
 };
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::fit;
 use super::schema::{approval_status, date_time, object, string, uuid};
 use super::{Action, ActionCall};
 use crate::error::ApiError;
@@ -16,6 +17,9 @@ use crate::http::extract::Query;
 use crate::ids::ApprovalId;
 use crate::scope::Scope;
 use crate::{approvals, receipts};
+
+/// The byte budget of an executed swap's result (what `solana_swap_execute` returned).
+const RESULT_BYTES: usize = 50_000;
 
 pub const SWAP_STATUS: Action = Action {
     name: "get_swap_status",
@@ -28,6 +32,7 @@ pub const SWAP_STATUS: Action = Action {
     query: &[("approval_id", true, uuid, "The approval_id swap_execute returned.")],
     body: None,
     success: (200, swap_status),
+    errors: &[],
     handler: |method| on(method, get_swap_status),
 };
 
@@ -42,6 +47,7 @@ pub const RECEIPT: Action = Action {
     query: &[("receipt_id", true, uuid, "A receipt id from an earlier action's receipt_ids.")],
     body: None,
     success: (200, receipt),
+    errors: &[],
     handler: |method| on(method, get_receipt),
 };
 
@@ -106,7 +112,10 @@ async fn get_swap_status(call: ActionCall, Query(query): Query<ApprovalQuery>) -
     let id: ApprovalId = parse_id("approval_id", &query.approval_id)?;
     let approval = call.state.store.get_approval(id, call.caller.claims.sub).await?;
     let approval = approval.ok_or(ApiError::Missing("no swap request with this approval_id"))?;
-    Ok(Json(approvals::view(&approval)))
+    let mut view = approvals::view(&approval);
+    // The executed swap's result is the upstream's: cut to a budget.
+    view["result"] = fit::item(&view["result"], RESULT_BYTES);
+    Ok(Json(view))
 }
 
 async fn get_receipt(call: ActionCall, Query(query): Query<ReceiptQuery>) -> Result<Json<Value>, ApiError> {

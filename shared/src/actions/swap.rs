@@ -1,8 +1,9 @@
 //! `swap_preview` (`POST /connector/chatgpt/swap_preview`) simulates a swap through
 //! `solana_swap_preview`. `swap_execute` (`POST /connector/chatgpt/swap_execute`) never
-//! executes: it stores a pending approval (the same request repeated within the window
-//! returns the same approval), notifies Dexter (the bell) and answers `202`. The swap
-//! runs exactly once, when the user approves in Dexter (`crate::approvals`).
+//! executes: it stores a pending approval (the same request repeated while it waits
+//! returns the same approval; its idempotency key reused for a different swap is a `409
+//! idempotency_key_reused`), notifies Dexter (the bell) and answers `202`. The swap runs
+//! exactly once, when the user approves in Dexter (`crate::approvals`).
 
 use axum::Json;
 use axum::http::{Method, StatusCode};
@@ -10,6 +11,7 @@ use axum::routing::on;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::fit;
 use super::input::{Mint, Text, TokenAmount};
 use super::schema::{approval_status, date_time, mint, object, string, uuid, with_receipts};
 use super::{Action, ActionCall};
@@ -20,6 +22,9 @@ use crate::receipts::args_digest;
 use crate::scope::Scope;
 
 pub use crate::approvals::APPROVAL_WINDOW;
+
+/// The byte budget of the upstream's preview of a swap.
+pub const PREVIEW_BYTES: usize = 50_000;
 
 pub const PREVIEW: Action = Action {
     name: "swap_preview",
@@ -32,6 +37,7 @@ pub const PREVIEW: Action = Action {
     query: &[],
     body: Some(swap_request),
     success: (200, preview),
+    errors: &[],
     handler: |method| on(method, swap_preview),
 };
 
@@ -47,6 +53,7 @@ pub const EXECUTE: Action = Action {
     query: &[],
     body: Some(swap_request),
     success: (202, pending_approval),
+    errors: &[(409, "idempotency_key_reused: the idempotency_key is still waiting for approval of a different swap")],
     handler: |method| on(method, swap_execute),
 };
 
@@ -62,7 +69,7 @@ fn swap_request() -> Value {
             "amount_ui": { "type": "number", "exclusiveMinimum": 0, "maximum": 1e9, "description": "Amount of the input token to spend (ExactIn only)." },
             "desired_output_ui": { "type": "number", "exclusiveMinimum": 0, "maximum": 1e9, "description": "Amount of the output token to receive (ExactOut only)." },
             "slippage_bps": { "type": "integer", "minimum": 1, "maximum": 5000 },
-            "idempotency_key": { "type": "string", "minLength": 1, "maxLength": 200, "description": "swap_execute only: repeats with the same key return the same approval." },
+            "idempotency_key": { "type": "string", "minLength": 1, "maxLength": 200, "description": "swap_execute only: repeating the same swap with the same key returns the same approval while it waits; the key reused for a different swap answers 409 idempotency_key_reused; once decided or expired, the key asks anew." },
         },
     })
 }
@@ -94,7 +101,7 @@ pub struct SwapRequest {
     pub output_mint: Mint,
     pub amount: SwapAmount,
     pub slippage_bps: Option<u32>,
-    /// `swap_execute` only: the same key within the window returns the same approval.
+    /// `swap_execute` only: the same key and swap return the same approval while it waits.
     pub idempotency_key: Option<Text<200>>,
 }
 
@@ -179,7 +186,7 @@ async fn swap_preview(mut call: ActionCall, JsonBody(request): JsonBody<SwapRequ
     call.entitled("solana_swap_preview")?;
     let outcome = call.tool("solana_swap_preview", arguments).await;
     match outcome.result {
-        Ok(preview) => Ok(Json(call.finish(json!({ "preview": preview })).await?)),
+        Ok(preview) => Ok(Json(call.finish(json!({ "preview": fit::item(&preview, PREVIEW_BYTES) })).await?)),
         Err(e) => Err(call.fail(e).await),
     }
 }

@@ -33,6 +33,7 @@ pub const ACTION: Action = Action {
     query: &[],
     body: Some(handoff_request),
     success: (200, handoff),
+    errors: &[],
     handler: |method| on(method, handoff_voice),
 };
 

@@ -66,7 +66,7 @@ pub struct SwapApproval {
     pub client_id: ClientId,
     /// The grant it asked through.
     pub grant_id: GrantId,
-    /// The caller's idempotency key; one live approval per (user, key).
+    /// The caller's idempotency key; one pending approval per (user, key).
     pub idempotency_key: String,
     /// The swap request as ChatGPT sent it (validated).
     pub request: serde_json::Value,
@@ -98,6 +98,28 @@ impl SwapApproval {
             self.status
         }
     }
+}
+
+impl SwapApproval {
+    /// Whether it still holds its idempotency key at `now`: only while it waits for the
+    /// user. Once decided (approved, rejected, executed, failed) or expired, the key is
+    /// free for a new request.
+    pub fn holds_key_at(&self, now: DateTime<Utc>) -> bool {
+        self.status_at(now) == ApprovalStatus::PendingApproval
+    }
+}
+
+/// What asking for a swap approval under an idempotency key found
+/// ([`ApprovalStore::create_or_get_approval`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestedApproval {
+    /// Stored: no pending approval held the key (a decided or expired one gives it up).
+    Created(SwapApproval),
+    /// The same swap already waits under the key (a retry): the approval that stands.
+    Repeated(SwapApproval),
+    /// A pending approval for a different swap holds the key: nothing was stored. The
+    /// approval that holds it.
+    KeyReused(SwapApproval),
 }
 
 /// What an attempt to decide a pending approval (claim or reject) found.
@@ -152,13 +174,17 @@ pub(in crate::store) fn outcome_columns(
 /// Swap approvals.
 #[async_trait::async_trait]
 pub trait ApprovalStore: Send + Sync {
-    /// Stores `approval` unless the user has an unexpired one with the same idempotency
-    /// key; returns the one that stands and whether this call created it.
+    /// Stores `approval` unless a pending, unexpired approval of the user holds the same
+    /// idempotency key: then it is a retry when that approval's `request` equals this one
+    /// (JSON equality), and a reused key otherwise (nothing stored). A decided or expired
+    /// holder gives the key up to the new approval. The comparison and the insert are one
+    /// atomic step: concurrent callers with one key get one approval, and a decision made
+    /// meanwhile is seen.
     async fn create_or_get_approval(
         &self,
         approval: &SwapApproval,
         now: DateTime<Utc>,
-    ) -> StoreResult<(SwapApproval, bool)>;
+    ) -> StoreResult<RequestedApproval>;
     /// Reads one of a user's approvals.
     async fn get_approval(&self, id: ApprovalId, user_id: UserId) -> StoreResult<Option<SwapApproval>>;
     /// A user's approvals still waiting for a decision, newest first.

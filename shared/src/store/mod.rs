@@ -45,7 +45,7 @@ pub mod postgres;
 // `shared` artifacts and double the work of every build.
 pub mod conformance;
 
-pub use approvals::{ApprovalOutcome, ApprovalStatus, ApprovalStore, ClaimOutcome, SwapApproval};
+pub use approvals::{ApprovalOutcome, ApprovalStatus, ApprovalStore, ClaimOutcome, RequestedApproval, SwapApproval};
 pub use authorization::{
     AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeExchange, CodeMismatch, CodeRedemption,
 };

@@ -86,6 +86,9 @@ macro_rules! store_conformance {
             }
             approvals {
                 approvals_are_idempotent_per_key_until_they_expire(&),
+                a_key_reused_for_another_swap_is_refused_and_stores_nothing(&),
+                a_decided_approval_frees_its_key(&),
+                concurrent_requests_under_one_key_store_one_approval(Arc),
                 approval_claims_win_exactly_once(Arc),
                 approvals_can_be_rejected_expire_and_finish_once(&),
             }

@@ -9,7 +9,8 @@ use super::{MemoryStore, State, StoredApproval};
 use crate::ids::{ApprovalId, UserId};
 use crate::store::approvals::outcome_columns;
 use crate::store::{
-    ApprovalOutcome, ApprovalStatus, ApprovalStore, ClaimOutcome, StoreError, StoreResult, SwapApproval,
+    ApprovalOutcome, ApprovalStatus, ApprovalStore, ClaimOutcome, RequestedApproval, StoreError, StoreResult,
+    SwapApproval,
 };
 
 impl State {
@@ -47,7 +48,8 @@ impl ApprovalStore for MemoryStore {
         &self,
         approval: &SwapApproval,
         now: DateTime<Utc>,
-    ) -> StoreResult<(SwapApproval, bool)> {
+    ) -> StoreResult<RequestedApproval> {
+        // One lock over the lookup, the comparison and the insert: atomic.
         let mut state = self.state()?;
         let holder = state.approvals.values_mut().find(|s| {
             s.holds_key
@@ -55,10 +57,16 @@ impl ApprovalStore for MemoryStore {
                 && s.approval.idempotency_key == approval.idempotency_key
         });
         if let Some(existing) = holder {
-            if existing.approval.expires_at > now {
-                return Ok((existing.approval.clone(), false));
+            if existing.approval.holds_key_at(now) {
+                let standing = existing.approval.clone();
+                return Ok(if standing.request == approval.request {
+                    RequestedApproval::Repeated(standing)
+                } else {
+                    RequestedApproval::KeyReused(standing)
+                });
             }
-            // The old approval lapsed: it gives up the key and, if undecided, expires.
+            // The old approval was decided or lapsed: it gives up the key and, if
+            // undecided, expires.
             existing.holds_key = false;
             if existing.approval.status == ApprovalStatus::PendingApproval {
                 existing.approval.status = ApprovalStatus::Expired;
@@ -69,7 +77,7 @@ impl ApprovalStore for MemoryStore {
             return Err(StoreError::Conflict("swap approval"));
         }
         state.approvals.insert(approval.id, StoredApproval { approval: approval.clone(), holds_key: true });
-        Ok((approval.clone(), true))
+        Ok(RequestedApproval::Created(approval.clone()))
     }
 
     async fn get_approval(&self, id: ApprovalId, user_id: UserId) -> StoreResult<Option<SwapApproval>> {

@@ -87,7 +87,8 @@ impl StoredRefreshToken {
 #[derive(Debug)]
 struct StoredApproval {
     approval: SwapApproval,
-    /// False once a newer approval took over the idempotency key (after expiry).
+    /// False once a newer approval took over the idempotency key (after a decision or
+    /// expiry).
     holds_key: bool,
 }
 

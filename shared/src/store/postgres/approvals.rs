@@ -10,7 +10,8 @@ use super::{Param, PgStore, conflict_on_duplicate};
 use crate::ids::{ApprovalId, UserId};
 use crate::store::approvals::outcome_columns;
 use crate::store::{
-    ApprovalOutcome, ApprovalStatus, ApprovalStore, ClaimOutcome, StoreError, StoreResult, SwapApproval,
+    ApprovalOutcome, ApprovalStatus, ApprovalStore, ClaimOutcome, RequestedApproval, StoreError, StoreResult,
+    SwapApproval,
 };
 
 /// How many times `create_or_get_approval` retries when racing another creator.
@@ -45,7 +46,7 @@ impl ApprovalStore for PgStore {
         &self,
         approval: &SwapApproval,
         now: DateTime<Utc>,
-    ) -> StoreResult<(SwapApproval, bool)> {
+    ) -> StoreResult<RequestedApproval> {
         let mut client = self.conn().await?;
         let tx = client.transaction().await?;
         let insert = format!(
@@ -54,13 +55,16 @@ impl ApprovalStore for PgStore {
              on conflict (user_id, idempotency_key) where holds_key do nothing \
              returning {APPROVAL_COLUMNS}"
         );
+        // The holder, locked: a concurrent decision waits for this transaction, and
+        // Postgres compares the requests as jsonb (1.0 = 1), as they were stored.
         let holder = format!(
-            "select {APPROVAL_COLUMNS} from connector_swap_approvals \
+            "select {APPROVAL_COLUMNS}, request = $3 as same_request from connector_swap_approvals \
              where user_id = $1 and idempotency_key = $2 and holds_key for update"
         );
-        // Each pass: insert, or find the holder of the key. An unexpired holder answers;
-        // an expired one gives up the key and the next pass inserts. Losing a race to a
-        // concurrent creator just means the next pass finds its approval.
+        // Each pass: insert, or find the holder of the key. A pending, unexpired holder
+        // answers (the same swap: a retry; another: a reused key); a decided or expired
+        // one gives up the key and the next pass inserts. Losing a race to a concurrent
+        // creator just means the next pass finds its approval.
         for _ in 0..APPROVAL_ATTEMPTS {
             let inserted = tx
                 .query_typed_opt(
@@ -87,16 +91,28 @@ impl ApprovalStore for PgStore {
             if let Some(row) = inserted {
                 let created = approval_from_row(&row)?;
                 tx.commit().await?;
-                return Ok((created, true));
+                return Ok(RequestedApproval::Created(created));
             }
             let existing = tx
-                .query_typed_opt(&holder, &[(&approval.user_id, Type::UUID), (&approval.idempotency_key, Type::TEXT)])
+                .query_typed_opt(
+                    &holder,
+                    &[
+                        (&approval.user_id, Type::UUID),
+                        (&approval.idempotency_key, Type::TEXT),
+                        (&approval.request, Type::JSONB),
+                    ],
+                )
                 .await?;
             let Some(row) = existing else { continue };
+            let same_request: bool = row.try_get("same_request")?;
             let existing = approval_from_row(&row)?;
-            if existing.expires_at > now {
+            if existing.holds_key_at(now) {
                 tx.commit().await?;
-                return Ok((existing, false));
+                return Ok(if same_request {
+                    RequestedApproval::Repeated(existing)
+                } else {
+                    RequestedApproval::KeyReused(existing)
+                });
             }
             tx.execute_typed(
                 "update connector_swap_approvals set holds_key = false, \
