@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { name: "0002_oauth", sql: include_str!("../../../migrations/0002_oauth.sql") },
     Migration { name: "0003_actions", sql: include_str!("../../../migrations/0003_actions.sql") },
     Migration { name: "0004_action_functions", sql: include_str!("../../../migrations/0004_action_functions.sql") },
+    Migration { name: "0007_entitlements", sql: include_str!("../../../migrations/0007_entitlements.sql") },
 ];
 
 /// `pg_advisory_xact_lock` key shared by every migrator ("connecto" in ASCII).
