@@ -422,6 +422,25 @@ async fn a_voice_handoff_token_is_not_an_access_token() {
     // Nor as a Dexter session.
     let (status, _) = connector.call("GET", "/dexter/linked-accounts", &handoff).await;
     assert_eq!(status, 401);
+
+    // The type alone decides: a token of the handoff type refused as a bearer token
+    // even when it carries every claim of a live access token (as any other kind of
+    // token the key signs one day might).
+    let mut claims = shared::oauth::access_token::verify(
+        &connector.signing_keys,
+        &connector.served.base_url,
+        &access_token,
+        false,
+    )
+    .expect("the link's access token");
+    claims.jti = Uuid::new_v4();
+    let retyped = connector.signing_keys.sign(shared::actions::voice::HANDOFF_TYP, &claims).expect("signs");
+    let (status, body) = connector.call("GET", "/connector/chatgpt/get_profile", &retyped).await;
+    assert_eq!(status, 401, "{body}");
+    let untyped = connector.signing_keys.sign("JWT", &claims).expect("signs");
+    assert_eq!(connector.call("GET", "/connector/chatgpt/get_profile", &untyped).await.0, 401);
+    let typed = connector.signing_keys.sign(shared::oauth::access_token::TYP, &claims).expect("signs");
+    assert_eq!(connector.call("GET", "/connector/chatgpt/get_profile", &typed).await.0, 200, "the same claims, typed at+jwt");
     connector.assert_untouched(&victim, "the handoff as a token").await;
 }
 
