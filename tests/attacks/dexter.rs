@@ -164,7 +164,8 @@ impl Connector {
     async fn attack(&self, victim: &Victim, token: &str, what: &str) {
         let approve = format!("/dexter/approvals/{}/approve", victim.approval_id);
         let revoke = format!("/dexter/linked-accounts/{}", victim.grant_id);
-        for (method, path) in [("POST", approve.as_str()), ("DELETE", revoke.as_str()), ("GET", "/dexter/linked-accounts")]
+        for (method, path) in
+            [("POST", approve.as_str()), ("DELETE", revoke.as_str()), ("GET", "/dexter/linked-accounts")]
         {
             let (status, body) = self.call(method, path, token).await;
             assert_eq!(status, 401, "{what}: {method} {path} answered {body}");
@@ -260,7 +261,10 @@ async fn forged_and_foreign_session_tokens_are_refused_and_change_nothing() {
         ("alg none naming a JWKS kid", none_with_kid),
         ("HS256 keyed with the RSA public key PEM", hs256(rsa_pem.as_bytes(), Some(&rs256.kid), &claims)),
         ("HS256 keyed with the RSA public JWK", hs256(rsa_jwk.as_bytes(), Some(&rs256.kid), &claims)),
-        ("HS256 with a guessed secret", hs256(b"super-secret-jwt-token-with-at-least-32-characters-long", None, &claims)),
+        (
+            "HS256 with a guessed secret",
+            hs256(b"super-secret-jwt-token-with-at-least-32-characters-long", None, &claims),
+        ),
         ("ES256 signed by a key not published", TestSigningKey::es256_next().sign_as(&es256.kid, &claims)),
         ("ES256 header naming the RSA key's kid", es256.sign_as(&rs256.kid, &claims)),
         ("an unknown kid", es256.sign_as("not-a-published-kid", &claims)),
@@ -367,7 +371,8 @@ async fn with_aal2_required_an_aal1_session_reads_but_cannot_approve_a_swap() {
         assert!(body["request_id"].is_string());
         connector.assert_untouched(&victim, what).await;
     }
-    let forged_aal2 = es256.sign_as("unknown", &with(connector.supabase.session_claims(victim.user_id), "aal", json!("aal2")));
+    let forged_aal2 =
+        es256.sign_as("unknown", &with(connector.supabase.session_claims(victim.user_id), "aal", json!("aal2")));
     assert_eq!(connector.call("POST", &approve, &forged_aal2).await.0, 401);
     connector.assert_untouched(&victim, "forged aal2").await;
 
@@ -426,13 +431,9 @@ async fn a_voice_handoff_token_is_not_an_access_token() {
     // The type alone decides: a token of the handoff type refused as a bearer token
     // even when it carries every claim of a live access token (as any other kind of
     // token the key signs one day might).
-    let mut claims = shared::oauth::access_token::verify(
-        &connector.signing_keys,
-        &connector.served.base_url,
-        &access_token,
-        false,
-    )
-    .expect("the link's access token");
+    let mut claims =
+        shared::oauth::access_token::verify(&connector.signing_keys, &connector.served.base_url, &access_token, false)
+            .expect("the link's access token");
     claims.jti = Uuid::new_v4();
     let retyped = connector.signing_keys.sign(shared::actions::voice::HANDOFF_TYP, &claims).expect("signs");
     let (status, body) = connector.call("GET", "/connector/chatgpt/get_profile", &retyped).await;
@@ -440,7 +441,11 @@ async fn a_voice_handoff_token_is_not_an_access_token() {
     let untyped = connector.signing_keys.sign("JWT", &claims).expect("signs");
     assert_eq!(connector.call("GET", "/connector/chatgpt/get_profile", &untyped).await.0, 401);
     let typed = connector.signing_keys.sign(shared::oauth::access_token::TYP, &claims).expect("signs");
-    assert_eq!(connector.call("GET", "/connector/chatgpt/get_profile", &typed).await.0, 200, "the same claims, typed at+jwt");
+    assert_eq!(
+        connector.call("GET", "/connector/chatgpt/get_profile", &typed).await.0,
+        200,
+        "the same claims, typed at+jwt"
+    );
     connector.assert_untouched(&victim, "the handoff as a token").await;
 }
 
@@ -518,12 +523,7 @@ async fn a_user_cannot_raise_their_own_tier_or_switch_on_chatgpt() {
     let attacker = connector.victim().await;
     connector
         .store
-        .upsert_profile(&Profile {
-            user_id: attacker.user_id,
-            email: None,
-            tier: "free".into(),
-            channels: json!({}),
-        })
+        .upsert_profile(&Profile { user_id: attacker.user_id, email: None, tier: "free".into(), channels: json!({}) })
         .await
         .expect("a free profile, ChatGPT off");
     let me = attacker.user_id;
@@ -563,12 +563,16 @@ async fn a_user_cannot_raise_their_own_tier_or_switch_on_chatgpt() {
     }
     // A new user's own first row cannot arrive with entitlements either, but can without.
     let newcomer = UserId::random();
-    let insert_pro = format!("insert into profiles (id, tier, channels) values ('{newcomer}', 'pro', '{{\"chatgpt\": true}}')");
+    let insert_pro =
+        format!("insert into profiles (id, tier, channels) values ('{newcomer}', 'pro', '{{\"chatgpt\": true}}')");
     let refused = as_supabase_user(&mut client, "authenticated", Some(newcomer), &insert_pro).await;
     let code = refused.expect_err("an entitled insert").code().cloned();
     assert_eq!(code, Some(tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE));
     let insert_plain = format!("insert into profiles (id, display_name) values ('{newcomer}', 'New')");
-    assert_eq!(as_supabase_user(&mut client, "authenticated", Some(newcomer), &insert_plain).await.expect("own row"), 1);
+    assert_eq!(
+        as_supabase_user(&mut client, "authenticated", Some(newcomer), &insert_plain).await.expect("own row"),
+        1
+    );
 
     // Nothing changed: the connector still sees a free user with ChatGPT off.
     let row = client
@@ -589,12 +593,7 @@ async fn a_user_cannot_raise_their_own_tier_or_switch_on_chatgpt() {
     // backend write) still sets entitlements.
     let operator = PgStore::connect(&db_url, false).expect("pool");
     operator
-        .upsert_profile(&Profile {
-            user_id: me,
-            email: None,
-            tier: "pro".into(),
-            channels: json!({"chatgpt": true}),
-        })
+        .upsert_profile(&Profile { user_id: me, email: None, tier: "pro".into(), channels: json!({"chatgpt": true}) })
         .await
         .expect("the operator sets the tier");
     let (status, body) = connector.call("GET", "/connector/chatgpt/get_profile", &token).await;

@@ -122,7 +122,10 @@ impl SupabaseKeys {
         anyhow::ensure!(response.status().is_success(), "the JWKS answered {}", response.status());
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await? {
-            anyhow::ensure!(body.len() + chunk.len() <= MAX_JWKS_BYTES, "the JWKS is larger than {MAX_JWKS_BYTES} bytes");
+            anyhow::ensure!(
+                body.len() + chunk.len() <= MAX_JWKS_BYTES,
+                "the JWKS is larger than {MAX_JWKS_BYTES} bytes"
+            );
             body.extend_from_slice(&chunk);
         }
         Ok(parse(&body)?)
@@ -211,7 +214,8 @@ mod tests {
         p384["crv"] = json!("P-384");
         let oct = json!({"kty": "oct", "kid": "oct", "k": "c2VjcmV0"});
         let no_kid = json!({"kty": "EC", "crv": "P-256", "x": B64.encode([1u8; 32]), "y": B64.encode([2u8; 32])});
-        let body = json!({"keys": [ec("ec"), rsa("rsa", 256), rsa("rsa-1024", 128), hs, enc, p384, oct, no_kid, "junk"]});
+        let body =
+            json!({"keys": [ec("ec"), rsa("rsa", 256), rsa("rsa-1024", 128), hs, enc, p384, oct, no_kid, "junk"]});
         let keys = parse(body.to_string().as_bytes()).unwrap();
         let mut kids: Vec<&str> = keys.keys().map(String::as_str).collect();
         kids.sort();

@@ -72,7 +72,10 @@ impl SessionVerifier {
     pub fn new(config: &SessionConfig, apikey: Option<SecretString>, http: reqwest::Client) -> Self {
         SessionVerifier {
             issuer: config.issuer.clone(),
-            legacy_secret: config.legacy_secret.as_ref().map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
+            legacy_secret: config
+                .legacy_secret
+                .as_ref()
+                .map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
             keys: SupabaseKeys::new(config.jwks_url.clone(), apikey, http, config.jwks_min_refetch),
         }
     }
@@ -82,7 +85,9 @@ impl SessionVerifier {
         let header = jsonwebtoken::decode_header(token).map_err(|_| SessionError::Invalid("malformed header"))?;
         let signing_key;
         let key = match header.alg {
-            Algorithm::HS256 => self.legacy_secret.as_ref().ok_or(SessionError::Invalid("HS256 with no legacy secret"))?,
+            Algorithm::HS256 => {
+                self.legacy_secret.as_ref().ok_or(SessionError::Invalid("HS256 with no legacy secret"))?
+            }
             Algorithm::ES256 | Algorithm::RS256 => {
                 let kid = header.kid.as_deref().ok_or(SessionError::Invalid("no kid"))?;
                 signing_key = self.keys.key(kid).await.ok_or(SessionError::Invalid("unknown kid"))?;

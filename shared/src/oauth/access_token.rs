@@ -97,9 +97,10 @@ pub fn verify(
         return Err(TokenError::Invalid);
     }
     // RFC 9068 allows the media type's long form too; media types are case-insensitive.
-    let typed = header.typ.as_deref().is_some_and(|typ| {
-        typ.eq_ignore_ascii_case(TYP) || typ.eq_ignore_ascii_case(&format!("application/{TYP}"))
-    });
+    let typed = header
+        .typ
+        .as_deref()
+        .is_some_and(|typ| typ.eq_ignore_ascii_case(TYP) || typ.eq_ignore_ascii_case(&format!("application/{TYP}")));
     if !typed {
         return Err(TokenError::Invalid);
     }
@@ -174,7 +175,11 @@ mod tests {
         };
         assert!(verify(&keys, BASE, &keys.sign("application/AT+JWT", &claims).unwrap(), false).is_ok());
         for typ in ["JWT", "dexter-voice-handoff+jwt", ""] {
-            assert_eq!(verify(&keys, BASE, &keys.sign(typ, &claims).unwrap(), false), Err(TokenError::Invalid), "{typ}");
+            assert_eq!(
+                verify(&keys, BASE, &keys.sign(typ, &claims).unwrap(), false),
+                Err(TokenError::Invalid),
+                "{typ}"
+            );
         }
     }
 }
