@@ -224,6 +224,52 @@ mod tests {
         assert_eq!(keys["rsa"].algorithm, Algorithm::RS256);
     }
 
+    /// Serves `body` as the JWKS on a local port, counting the fetches.
+    async fn serve(body: String) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let counter = fetches.clone();
+        let router = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                async move { body }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        (url, fetches)
+    }
+
+    fn keys(url: String) -> SupabaseKeys {
+        SupabaseKeys::new(url, None, crate::tls::client(), Duration::from_secs(30))
+    }
+
+    #[tokio::test]
+    async fn keys_are_fetched_once_and_an_unknown_kid_waits_for_the_window() {
+        let (url, fetches) = serve(json!({"keys": [ec("a")]}).to_string()).await;
+        let keys = keys(url);
+        assert!(keys.key("a").await.is_some());
+        assert!(keys.key("a").await.is_some());
+        for kid in ["b", "c", "d"] {
+            assert!(keys.key(kid).await.is_none());
+        }
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_jwks_is_refused() {
+        let mut members: Vec<serde_json::Value> = vec![ec("a")];
+        members.extend((0..2000).map(|i| json!({"kty": "oct", "kid": format!("padding-{i}"), "k": "c2VjcmV0"})));
+        let body = json!({ "keys": members }).to_string();
+        assert!(body.len() > MAX_JWKS_BYTES);
+        let (url, fetches) = serve(body).await;
+        assert!(keys(url).key("a").await.is_none());
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn a_document_that_is_not_a_jwks_is_an_error() {
         assert!(parse(b"<html>").is_err());
