@@ -43,9 +43,8 @@ pub struct Config {
     pub mcp: McpConfig,
     pub turnstile: TurnstileConfig,
     pub identity: IdentityConfig,
-    /// Verifies Dexter's own Supabase session JWTs on the Dexter-side API (HS256, the
-    /// project's JWT secret).
-    pub supabase_jwt_secret: SecretString,
+    /// How Dexter's own Supabase session JWTs are verified on the Dexter-side API.
+    pub sessions: SessionConfig,
     pub admin_token: SecretString,
     /// `NEXT_PUBLIC_ENABLE_VOICE`: whether `handoff_voice` may hand out links.
     pub enable_voice: bool,
@@ -127,6 +126,29 @@ pub struct TurnstileConfig {
     pub secret: SecretString,
     pub siteverify_url: String,
 }
+
+/// How the Dexter-side API (`/dexter/*`) verifies Dexter's Supabase session JWTs
+/// (`identity::session`).
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// The `iss` Supabase Auth writes: `<SUPABASE_URL>/auth/v1`.
+    pub issuer: String,
+    /// The project's asymmetric signing keys: `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`.
+    pub jwks_url: String,
+    /// The project's legacy HS256 JWT secret (`SUPABASE_JWT_SECRET`). `None` once the
+    /// project revoked it (or never had one): HS256 tokens are then refused.
+    pub legacy_secret: Option<SecretString>,
+    /// The least time between two JWKS fetches (`SUPABASE_JWKS_MIN_REFETCH_SECONDS`, default
+    /// 30): tokens with made-up `kid`s cannot make the connector hammer Supabase.
+    pub jwks_min_refetch: std::time::Duration,
+    /// `DEXTER_APPROVAL_REQUIRES_AAL2`: approving a swap needs a session that passed a
+    /// second factor (`aal: aal2`).
+    pub approval_requires_aal2: bool,
+}
+
+/// Supabase's local development stack (`supabase start`), the project `connector serve`
+/// trusts sessions of when `SUPABASE_URL` is not set.
+pub const SUPABASE_LOCAL_URL: &str = "http://127.0.0.1:54321";
 
 /// Who signs users in during the OAuth flow.
 #[derive(Clone, Debug)]
@@ -307,7 +329,7 @@ impl Config {
                 });
             }
         };
-        let supabase_jwt_secret = required_secret("SUPABASE_JWT_SECRET", local.map(|_| random_secret()))?;
+        let sessions = session_config(&var, secret("SUPABASE_JWT_SECRET"), local.is_some())?;
 
         if local.is_none() && turnstile.secret.expose_secret() == TURNSTILE_TEST_SECRET {
             return Err(ConfigError::Malformed {
@@ -336,7 +358,7 @@ impl Config {
             mcp,
             turnstile,
             identity,
-            supabase_jwt_secret,
+            sessions,
             admin_token,
             enable_voice,
             voice_url: match var("VOICE_URL") {
@@ -345,6 +367,49 @@ impl Config {
             },
         })
     }
+}
+
+/// The session settings: Supabase's issuer and JWKS derive from `SUPABASE_URL` (required
+/// in a deployment, Supabase's local stack for `connector serve`).
+fn session_config(
+    var: &dyn Fn(&str) -> Option<String>,
+    legacy_secret: Option<SecretString>,
+    local: bool,
+) -> Result<SessionConfig, ConfigError> {
+    let url = match var("SUPABASE_URL") {
+        Some(url) => parse_url("SUPABASE_URL", &url)?,
+        None if local => SUPABASE_LOCAL_URL.to_owned(),
+        None => return Err(ConfigError::Missing("SUPABASE_URL")),
+    };
+    let url = url.trim_end_matches('/');
+    if legacy_secret.as_ref().is_some_and(|s| s.expose_secret().len() < 32) {
+        return Err(ConfigError::Malformed {
+            name: "SUPABASE_JWT_SECRET",
+            reason: "must be at least 32 characters".into(),
+        });
+    }
+    let jwks_min_refetch = match var("SUPABASE_JWKS_MIN_REFETCH_SECONDS") {
+        None => std::time::Duration::from_secs(30),
+        Some(text) => match text.parse::<u64>() {
+            Ok(seconds) if (1..=3600).contains(&seconds) => std::time::Duration::from_secs(seconds),
+            _ => {
+                return Err(ConfigError::Malformed {
+                    name: "SUPABASE_JWKS_MIN_REFETCH_SECONDS",
+                    reason: "expected seconds between 1 and 3600".into(),
+                });
+            }
+        },
+    };
+    Ok(SessionConfig {
+        issuer: format!("{url}/auth/v1"),
+        jwks_url: format!("{url}/auth/v1/.well-known/jwks.json"),
+        legacy_secret,
+        jwks_min_refetch,
+        approval_requires_aal2: match var("DEXTER_APPROVAL_REQUIRES_AAL2") {
+            Some(v) => parse_bool("DEXTER_APPROVAL_REQUIRES_AAL2", &v)?,
+            None => false,
+        },
+    })
 }
 
 fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -452,7 +517,6 @@ mod tests {
             "ADMIN_TOKEN",
             "SUPABASE_URL",
             "SUPABASE_ANON_KEY",
-            "SUPABASE_JWT_SECRET",
         ] {
             let mut env = lambda_env();
             env.remove(name);
@@ -497,6 +561,36 @@ mod tests {
     }
 
     #[test]
+    fn sessions_trust_the_projects_issuer_and_keys_and_the_legacy_secret_is_optional() {
+        let config = Config::from_sources(Mode::Lambda, &lambda_env(), &SecretValues::default()).unwrap();
+        assert_eq!(config.sessions.issuer, "https://xyz.supabase.co/auth/v1");
+        assert_eq!(config.sessions.jwks_url, "https://xyz.supabase.co/auth/v1/.well-known/jwks.json");
+        assert!(config.sessions.legacy_secret.is_some());
+        assert_eq!(config.sessions.jwks_min_refetch, std::time::Duration::from_secs(30));
+        assert!(!config.sessions.approval_requires_aal2);
+
+        let mut env = lambda_env();
+        env.remove("SUPABASE_JWT_SECRET");
+        env.insert("DEXTER_APPROVAL_REQUIRES_AAL2".into(), "true".into());
+        env.insert("SUPABASE_JWKS_MIN_REFETCH_SECONDS".into(), "5".into());
+        let config = Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap();
+        assert!(config.sessions.legacy_secret.is_none());
+        assert!(config.sessions.approval_requires_aal2);
+        assert_eq!(config.sessions.jwks_min_refetch, std::time::Duration::from_secs(5));
+
+        for (name, value) in [
+            ("SUPABASE_JWT_SECRET", "short"),
+            ("DEXTER_APPROVAL_REQUIRES_AAL2", "sometimes"),
+            ("SUPABASE_JWKS_MIN_REFETCH_SECONDS", "0"),
+        ] {
+            let mut env = lambda_env();
+            env.insert(name.into(), value.into());
+            let err = Config::from_sources(Mode::Lambda, &env, &SecretValues::default()).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("configuration error: {name} is malformed")), "{err}");
+        }
+    }
+
+    #[test]
     fn local_mode_runs_on_embedded_defaults() {
         let config =
             Config::from_sources(Mode::Local { port: 3000 }, &HashMap::new(), &SecretValues::default()).unwrap();
@@ -504,5 +598,7 @@ mod tests {
         assert!(config.database.is_none());
         assert!(config.mcp.url.is_none());
         assert_eq!(config.turnstile.site_key, TURNSTILE_TEST_SITE_KEY);
+        assert_eq!(config.sessions.issuer, format!("{SUPABASE_LOCAL_URL}/auth/v1"));
+        assert!(config.sessions.legacy_secret.is_none());
     }
 }

@@ -134,9 +134,12 @@ impl SigningKeys {
         &self.signer_kid
     }
 
-    /// Signs claims as a compact JWT with the current key (`alg: EdDSA`, `kid` set).
-    pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
+    /// Signs claims as a compact JWT with the current key (`alg: EdDSA`, `kid` set), typed
+    /// `typ` (RFC 8725 §3.11): every kind of token the key signs has its own, and each
+    /// verifier checks it, so one kind can never be used as another.
+    pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(typ.to_owned());
         header.kid = Some(self.signer_kid.clone());
         jsonwebtoken::encode(&header, claims, &self.signer)
     }
@@ -193,8 +196,9 @@ mod tests {
     #[test]
     fn signed_tokens_verify_with_the_published_key() {
         let keys = SigningKeys::ephemeral();
-        let token = keys.sign(&json!({ "sub": "u", "exp": 4_000_000_000u64 })).unwrap();
+        let token = keys.sign("test+jwt", &json!({ "sub": "u", "exp": 4_000_000_000u64 })).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("test+jwt"));
         let key = keys.decoding_key(header.kid.as_deref().unwrap()).unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
         validation.validate_aud = false;

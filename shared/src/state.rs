@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
-use crate::config::Config;
+use crate::config::{Config, IdentityConfig};
+use crate::identity::session::SessionVerifier;
 use crate::identity::{self, IdentityProvider};
 use crate::mcp::McpClient;
 use crate::store::Store;
@@ -22,6 +23,9 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Signs people in during the OAuth flow (Supabase Auth, or the dev provider locally).
     pub identity: Arc<dyn IdentityProvider>,
+    /// Verifies Dexter's Supabase session JWTs on `/dexter/*` (its JWKS cache lives as
+    /// long as the process).
+    pub sessions: SessionVerifier,
     pub turnstile: Turnstile,
     /// dexter-mcp (or the sandbox), `None` only when no MCP server is configured.
     pub mcp: Option<McpClient>,
@@ -50,12 +54,17 @@ impl AppState {
             .build()
             .expect("the HTTP client's fixed settings are valid");
         let identity = identity::from_config(&config, http.clone());
+        let anon_key = match &config.identity {
+            IdentityConfig::Supabase { anon_key, .. } => Some(anon_key.clone()),
+            IdentityConfig::Dev => None,
+        };
+        let sessions = SessionVerifier::new(&config.sessions, anon_key, http.clone());
         let turnstile = Turnstile::new(config.turnstile.clone(), http.clone());
         let mcp = config
             .mcp
             .url
             .clone()
             .map(|url| McpClient::new(url, config.mcp.jwt_secret.clone(), http.clone(), config.mcp.deadline));
-        AppState { config: Arc::new(config), store, http, identity, turnstile, mcp }
+        AppState { config: Arc::new(config), store, http, identity, sessions, turnstile, mcp }
     }
 }

@@ -150,12 +150,10 @@ impl TestApp {
         (user_id, grant.id, token)
     }
 
-    /// A Supabase session JWT for a Dexter user, as Dexter's web app holds one.
+    /// A Supabase session JWT for a Dexter user, as Dexter's web app holds one (signed
+    /// with the project's legacy HS256 secret).
     pub fn dexter_session(&self, user_id: UserId) -> String {
-        let claims = serde_json::json!({
-            "sub": user_id, "aud": "authenticated", "role": "authenticated",
-            "exp": chrono::Utc::now().timestamp() + 600,
-        });
+        let claims = self.supabase.session_claims(user_id);
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
             &claims,

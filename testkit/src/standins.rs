@@ -12,7 +12,10 @@
 //!   required, errors in Supabase's default `{"code", "error_code", "msg"}` shape. Sent
 //!   "emails" are recorded instead of delivered. Like the real service it allows one email
 //!   per address per 60 s and, in captcha mode, checks the captcha token with siteverify
-//!   itself.
+//!   itself. It also publishes the project's asymmetric JWT signing keys at
+//!   `GET /auth/v1/.well-known/jwks.json` ([`TestSigningKey`]: committed test keys whose
+//!   private halves the tests sign session tokens with), counting the fetches, and can
+//!   rotate them.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -218,6 +221,9 @@ struct AuthState {
     /// `Some((siteverify url, secret))` when captcha protection is on.
     captcha: Option<(String, String)>,
     http: reqwest::Client,
+    /// The public JWKs the JWKS endpoint publishes.
+    published: Vec<Value>,
+    jwks_fetches: usize,
 }
 
 #[derive(Clone)]
@@ -246,8 +252,11 @@ impl FakeSupabaseAuth {
             outbox: HashMap::new(),
             captcha: None,
             http: shared::tls::client(),
+            published: vec![TestSigningKey::es256().public_jwk, TestSigningKey::rs256().public_jwk],
+            jwks_fetches: 0,
         }));
         let router = Router::new()
+            .route("/auth/v1/.well-known/jwks.json", get(jwks))
             .route("/auth/v1/otp", post(otp))
             .route("/auth/v1/verify", post(verify))
             .route("/auth/v1/admin/generate_link", post(generate_link))
@@ -306,6 +315,33 @@ impl FakeSupabaseAuth {
     /// From now on every successful answer is padded to more than `bytes` bytes.
     pub fn pad_answers(&self, bytes: usize) {
         lock(&self.state).padding = bytes;
+}
+
+    /// The `iss` of the project's session tokens (`<SUPABASE_URL>/auth/v1`).
+    pub fn issuer(&self) -> String {
+        format!("{}/auth/v1", self.url)
+    }
+
+    /// The claims Supabase Auth puts in a signed-in user's session token (one factor,
+    /// ten minutes left).
+    pub fn session_claims(&self, user_id: shared::ids::UserId) -> Value {
+        let now = chrono::Utc::now().timestamp();
+        json!({
+            "iss": self.issuer(), "sub": user_id, "aud": "authenticated", "role": "authenticated",
+            "aal": "aal1", "amr": [{"method": "otp", "timestamp": now}], "is_anonymous": false,
+            "session_id": Uuid::new_v4(), "email": format!("{user_id}@example.com"),
+            "iat": now, "exp": now + 600,
+        })
+    }
+
+    /// Replaces the published keys, as a rotation (or a revocation) in the dashboard does.
+    pub fn publish_keys(&self, keys: &[&TestSigningKey]) {
+        lock(&self.state).published = keys.iter().map(|k| k.public_jwk.clone()).collect();
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        lock(&self.state).jwks_fetches
     }
 
     /// Lets every code and link sent so far run out, as an hour passing would.
@@ -357,6 +393,73 @@ async fn generate_link(
         "redirect_to": minted.redirect_to,
     }))
     .into_response()
+}
+
+async fn jwks(State(state): State<Arc<Mutex<AuthState>>>) -> Response {
+    let mut s = lock(&state);
+    s.jwks_fetches += 1;
+    // Supabase's edge caches it for ten minutes.
+    ([("cache-control", "public, max-age=600")], Json(json!({ "keys": s.published }))).into_response()
+}
+
+/// One of the committed test key pairs (`testkit/keys/`): the private half signs session
+/// tokens as Supabase Auth would, the public half is what the stand-in's JWKS publishes.
+pub struct TestSigningKey {
+    pub kid: String,
+    pub algorithm: jsonwebtoken::Algorithm,
+    pub public_jwk: Value,
+    encoding: jsonwebtoken::EncodingKey,
+}
+
+impl TestSigningKey {
+    /// The project's ES256 (P-256) key.
+    pub fn es256() -> TestSigningKey {
+        Self::load(include_str!("../keys/supabase-es256.pem"), include_str!("../keys/supabase-es256.jwk.json"))
+    }
+
+    /// A second ES256 key: the one a rotation switches to.
+    pub fn es256_next() -> TestSigningKey {
+        Self::load(
+            include_str!("../keys/supabase-es256-next.pem"),
+            include_str!("../keys/supabase-es256-next.jwk.json"),
+        )
+    }
+
+    /// The project's RS256 (2048-bit) key.
+    pub fn rs256() -> TestSigningKey {
+        Self::load(include_str!("../keys/supabase-rs256.pem"), include_str!("../keys/supabase-rs256.jwk.json"))
+    }
+
+    /// The RS256 key's public half as PEM text, as anyone can rebuild it from the JWKS.
+    pub fn rs256_public_pem() -> &'static str {
+        include_str!("../keys/supabase-rs256.pub.pem")
+    }
+
+    fn load(private_pem: &str, public_jwk: &str) -> TestSigningKey {
+        use base64::Engine;
+        let public_jwk: Value = serde_json::from_str(public_jwk).expect("a committed JWK");
+        let body: String = private_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD.decode(body).expect("a committed PEM");
+        let (algorithm, encoding) = match public_jwk["kty"].as_str() {
+            // PKCS#8 for EC, PKCS#1 for RSA: what jsonwebtoken's DER constructors take.
+            Some("EC") => (jsonwebtoken::Algorithm::ES256, jsonwebtoken::EncodingKey::from_ec_der(&der)),
+            _ => (jsonwebtoken::Algorithm::RS256, jsonwebtoken::EncodingKey::from_rsa_der(&der)),
+        };
+        let kid = public_jwk["kid"].as_str().expect("a kid").to_owned();
+        TestSigningKey { kid, algorithm, public_jwk, encoding }
+    }
+
+    /// `claims` signed with this key, the header naming its `kid`.
+    pub fn sign(&self, claims: &Value) -> String {
+        self.sign_as(&self.kid, claims)
+    }
+
+    /// `claims` signed with this key, the header naming `kid` (whatever key that is).
+    pub fn sign_as(&self, kid: &str, claims: &Value) -> String {
+        let mut header = jsonwebtoken::Header::new(self.algorithm);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, claims, &self.encoding).expect("signs")
+    }
 }
 
 /// Supabase's default error shape, with the `x-sb-error-code` header it sets.

@@ -2,7 +2,9 @@
 //! time-limited, single-user link to Dexter Voice carrying the conversation's context.
 //!
 //! The context is stored (single use, [`HANDOFF_TTL`]); the link carries a JWT signed with
-//! the connector's key (verifiable at our JWKS) naming the handoff and the user. Dexter
+//! the connector's key (verifiable at our JWKS) naming the handoff and the user, typed
+//! [`HANDOFF_TYP`]: access tokens are typed `at+jwt` and the guard refuses any other type,
+//! so a handoff never works as an access token (and Dexter Voice checks the type too). Dexter
 //! Voice, signed in as that same user, redeems it once at `GET /dexter/voice-handoffs/{id}`.
 //! Only when `NEXT_PUBLIC_ENABLE_VOICE` is true in this environment.
 
@@ -36,6 +38,9 @@ pub const ACTION: Action = Action {
     errors: &[],
     handler: |method| on(method, handoff_voice),
 };
+
+/// The `typ` header of handoff tokens.
+pub const HANDOFF_TYP: &str = "dexter-voice-handoff+jwt";
 
 /// How long a handoff link works.
 pub const HANDOFF_TTL: Duration = Duration::minutes(5);
@@ -95,14 +100,17 @@ async fn handoff_voice(
     let token = state
         .config
         .signing_keys
-        .sign(&json!({
+        .sign(
+            HANDOFF_TYP,
+            &json!({
             "iss": state.config.public_base_url,
             "aud": state.config.voice_url,
             "sub": claims.sub,
             "hid": handoff.id,
             "iat": now.timestamp(),
             "exp": handoff.expires_at.timestamp(),
-        }))
+            }),
+        )
         .map_err(|e| ApiError::Unexpected(e.into()))?;
     let mut url = reqwest::Url::parse(&state.config.voice_url).map_err(|e| ApiError::Unexpected(e.into()))?;
     url.query_pairs_mut().append_pair("handoff", &token);

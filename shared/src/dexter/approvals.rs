@@ -2,7 +2,8 @@
 //! ChatGPT, approves or rejects them ([`crate::approvals`] holds the logic).
 //!
 //! - `GET /dexter/approvals` → `{ "approvals": [...] }` (pending, newest first)
-//! - `POST /dexter/approvals/{id}/approve` → the approval after execution
+//! - `POST /dexter/approvals/{id}/approve` → the approval after execution (with
+//!   `DEXTER_APPROVAL_REQUIRES_AAL2`, only from an `aal2` session)
 //! - `POST /dexter/approvals/{id}/reject` → the rejected approval
 
 use axum::extract::{Path, State};
@@ -32,7 +33,7 @@ fn approval_id(text: &str) -> Result<ApprovalId, ApiError> {
 }
 
 async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let user_id = session::user_id(&state, &headers)?;
+    let user_id = session::user_id(&state, &headers).await?;
     let pending = state.store.list_pending_approvals(user_id, Utc::now()).await?;
     Ok(Json(json!({ "approvals": pending.iter().map(view).collect::<Vec<_>>() })))
 }
@@ -42,7 +43,7 @@ async fn reject(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = session::user_id(&state, &headers)?;
+    let user_id = session::user_id(&state, &headers).await?;
     Ok(Json(view(&approvals::reject(&state, approval_id(&id)?, user_id).await?)))
 }
 
@@ -53,6 +54,6 @@ async fn approve(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = session::user_id(&state, &headers)?;
+    let user_id = session::approver(&state, &headers).await?;
     Ok(Json(view(&approvals::approve(&state, approval_id(&id)?, user_id, &request_id).await?)))
 }

@@ -56,7 +56,7 @@ async fn receipts(
     headers: HeaderMap,
     page: Result<Query<Page>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = session::user_id(&state, &headers)?;
+    let user_id = session::user_id(&state, &headers).await?;
     let Query(page) = page?;
     let limit = limit(&page)?;
     let before = page.cursor.as_deref().map(parse_cursor).transpose()?;
@@ -73,7 +73,7 @@ async fn notifications(
     headers: HeaderMap,
     page: Result<Query<Page>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = session::user_id(&state, &headers)?;
+    let user_id = session::user_id(&state, &headers).await?;
     let Query(page) = page?;
     let found = state.store.list_notifications(user_id, limit(&page)?).await?;
     Ok(Json(json!({ "notifications": found })))
@@ -84,7 +84,7 @@ async fn redeem_voice_handoff(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = session::user_id(&state, &headers)?;
+    let user_id = session::user_id(&state, &headers).await?;
     let missing = || ApiError::Missing("no usable voice handoff with this id");
     let id = Uuid::parse_str(&id).map_err(|_| missing())?;
     let handoff = state.store.consume_voice_handoff(id, user_id, Utc::now()).await?;

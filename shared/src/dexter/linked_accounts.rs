@@ -24,7 +24,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let user_id = session::user_id(&state, &headers)?;
+    let user_id = session::user_id(&state, &headers).await?;
     let grants = state.store.list_grants_for_user(user_id).await?;
     let linked: Vec<Value> = grants
         .into_iter()
@@ -47,7 +47,7 @@ async fn revoke(
     headers: HeaderMap,
     Path(grant_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user_id = session::user_id(&state, &headers)?;
+    let user_id = session::user_id(&state, &headers).await?;
     let grant_id: GrantId = grant_id.parse().map_err(|_| ApiError::Missing("no linked account with this id"))?;
     let grant = state.store.get_grant(grant_id).await?;
     match grant {

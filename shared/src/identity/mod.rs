@@ -9,8 +9,14 @@
 //! Two providers: [`supabase::SupabaseAuth`] speaks Supabase Auth's REST API
 //! (`/auth/v1/otp`, `/auth/v1/verify`) in a deployment; [`dev::DevIdentity`] keeps codes in
 //! memory and prints them for `connector serve`. [`from_config`] picks one.
+//!
+//! Once signed in, Dexter's web app holds the user's Supabase session JWT;
+//! [`session::SessionVerifier`] checks it on the Dexter-side API, with the project's
+//! signing keys from [`jwks`].
 
 pub mod dev;
+pub mod jwks;
+pub mod session;
 pub mod supabase;
 
 use std::sync::Arc;

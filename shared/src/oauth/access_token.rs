@@ -1,5 +1,7 @@
 //! Access tokens: JWTs signed with the connector's current Ed25519 key (`kid` in the
-//! header), verified locally by every function without I/O. Whether the grant behind a
+//! header) and typed `at+jwt` (RFC 9068), verified locally by every function without I/O.
+//! The same key signs voice handoffs, typed otherwise: the type is checked, so a handoff
+//! is never an access token. Whether the grant behind a
 //! token is still live is a separate check (the one database query each action makes).
 
 use chrono::{DateTime, Utc};
@@ -40,6 +42,9 @@ impl AccessClaims {
     }
 }
 
+/// The `typ` header of access tokens (RFC 9068 §2.1).
+pub const TYP: &str = "at+jwt";
+
 /// The `aud` of access tokens for a deployment.
 pub fn audience(public_base_url: &str) -> String {
     format!("{public_base_url}/connector/chatgpt")
@@ -66,7 +71,7 @@ pub fn issue(
         iat: now.timestamp(),
         exp: now.timestamp() + ACCESS_TOKEN_TTL_SECONDS,
     };
-    Ok(keys.sign(&claims)?)
+    Ok(keys.sign(TYP, &claims)?)
 }
 
 /// Why a bearer token was refused. Deliberately coarse: the caller learns only that
@@ -79,7 +84,7 @@ pub enum TokenError {
     Invalid,
 }
 
-/// Verifies signature, `kid`, `iss`, `aud` and expiry (30 s leeway). With
+/// Verifies `typ`, signature, `kid`, `iss`, `aud` and expiry (30 s leeway). With
 /// `allow_expired`, expiry is not checked (revocation accepts expired tokens).
 pub fn verify(
     keys: &SigningKeys,
@@ -89,6 +94,14 @@ pub fn verify(
 ) -> Result<AccessClaims, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
     if header.alg != Algorithm::EdDSA {
+        return Err(TokenError::Invalid);
+    }
+    // RFC 9068 allows the media type's long form too; media types are case-insensitive.
+    let typed = header
+        .typ
+        .as_deref()
+        .is_some_and(|typ| typ.eq_ignore_ascii_case(TYP) || typ.eq_ignore_ascii_case(&format!("application/{TYP}")));
+    if !typed {
         return Err(TokenError::Invalid);
     }
     let key = header.kid.as_deref().and_then(|kid| keys.decoding_key(kid)).ok_or(TokenError::Invalid)?;
@@ -143,5 +156,30 @@ mod tests {
         parts[1] = &forged_payload;
         assert_eq!(verify(&keys, BASE, &parts.join("."), false), Err(TokenError::Invalid));
         assert_eq!(verify(&keys, "https://evil.example", &good, false), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_token_of_another_type_signed_by_the_same_key_is_refused() {
+        let keys = SigningKeys::ephemeral();
+        let now = Utc::now();
+        let claims = AccessClaims {
+            iss: BASE.into(),
+            aud: audience(BASE),
+            sub: UserId::random(),
+            client_id: ClientId::from("chatgpt-x"),
+            scope: "profile".into(),
+            gid: GrantId::random(),
+            jti: Uuid::new_v4(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + 600,
+        };
+        assert!(verify(&keys, BASE, &keys.sign("application/AT+JWT", &claims).unwrap(), false).is_ok());
+        for typ in ["JWT", "dexter-voice-handoff+jwt", ""] {
+            assert_eq!(
+                verify(&keys, BASE, &keys.sign(typ, &claims).unwrap(), false),
+                Err(TokenError::Invalid),
+                "{typ}"
+            );
+        }
     }
 }

@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { name: "0004_action_functions", sql: include_str!("../../../migrations/0004_action_functions.sql") },
     Migration { name: "0005_signin_limits", sql: include_str!("../../../migrations/0005_signin_limits.sql") },
     Migration { name: "0006_pkce_and_refresh", sql: include_str!("../../../migrations/0006_pkce_and_refresh.sql") },
+    Migration { name: "0007_entitlements", sql: include_str!("../../../migrations/0007_entitlements.sql") },
     Migration { name: "0009_durable_receipts", sql: include_str!("../../../migrations/0009_durable_receipts.sql") },
 ];
 
