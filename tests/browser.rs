@@ -206,6 +206,9 @@ async fn enter_emailed_code(linking: &Linking, session: &Session, email: &str) {
 async fn landed_at_the_client(linking: &Linking, session: &Session) -> Vec<(String, String)> {
     let script = format!("return location.href.startsWith({}) ? location.href : null", json!(linking.redirect_uri()));
     let href = session.wait_for("the client's redirect URI", &script).await;
+    // The client's page is not ours to check: forget what the browser logged there.
+    session.console().await;
+    session.devtools_events().await;
     let url = reqwest::Url::parse(href.as_str().expect("a URL")).expect("a URL");
     url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
@@ -373,7 +376,9 @@ async fn check_focus_order(session: &Session, what: &str) {
     }
     for pair in visits.windows(2) {
         if let [Some(a), Some(b)] = pair {
-            assert!(*b == a + 1, "{what}: Tab goes from control {a} to {b}: {visits:?}");
+            // The next control, or (past the last one, Chromium may skip its own UI) the first.
+            let wrapped = a + 1 == count && *b == 0;
+            assert!(*b == a + 1 || wrapped, "{what}: Tab goes from control {a} to {b}: {visits:?}");
         }
     }
 }
