@@ -86,13 +86,15 @@ impl Chromedriver {
     /// (`CHROMIUM`, default [`CHROMIUM`]). Panics, saying how to install them, when either
     /// is missing.
     pub async fn start() -> Chromedriver {
-        let from_env = |name: &str, default: &str| PathBuf::from(std::env::var(name).unwrap_or_else(|_| default.into()));
+        let from_env =
+            |name: &str, default: &str| PathBuf::from(std::env::var(name).unwrap_or_else(|_| default.into()));
         Chromedriver::start_at(&from_env("CHROMEDRIVER", CHROMEDRIVER), &from_env("CHROMIUM", CHROMIUM)).await
     }
 
     /// Starts the given chromedriver for the given Chromium.
     pub async fn start_at(chromedriver: &Path, chromium: &Path) -> Chromedriver {
-        for (what, path, package) in [("chromedriver", chromedriver, "chromium-driver"), ("Chromium", chromium, "chromium")]
+        for (what, path, package) in
+            [("chromedriver", chromedriver, "chromium-driver"), ("Chromium", chromium, "chromium")]
         {
             assert!(
                 path.is_file(),
@@ -249,8 +251,7 @@ impl Session {
 
     /// Types into an element (WebDriver's Element Send Keys: it focuses the element first).
     pub async fn send_keys(&self, element: &Element, text: &str) {
-        self.call(reqwest::Method::POST, &format!("/element/{}/value", element.0), Some(json!({ "text": text })))
-            .await;
+        self.call(reqwest::Method::POST, &format!("/element/{}/value", element.0), Some(json!({ "text": text }))).await;
     }
 
     /// Presses and releases each character of `text` (or a [`keys`] code) on the
@@ -280,9 +281,7 @@ impl Session {
         let started = Instant::now();
         loop {
             let value = self.execute(script, vec![]).await;
-            let truthy = !matches!(value, Value::Null | Value::Bool(false))
-                && value != json!(0)
-                && value != json!("");
+            let truthy = !matches!(value, Value::Null | Value::Bool(false)) && value != json!(0) && value != json!("");
             if truthy {
                 return value;
             }
@@ -351,7 +350,11 @@ impl Session {
 pub enum WebDriverError {
     Transport(reqwest::Error),
     /// A W3C error answer: `error` is the error code (`no such element`, …).
-    Protocol { status: u16, error: String, message: String },
+    Protocol {
+        status: u16,
+        error: String,
+        message: String,
+    },
 }
 
 impl std::fmt::Display for WebDriverError {
@@ -399,7 +402,8 @@ fn delete_blocking(address: &str, path: &str) {
     let Ok(addr) = address.parse() else { return };
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let request = format!("DELETE {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("DELETE {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_ok() {
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
