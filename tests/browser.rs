@@ -179,9 +179,10 @@ async fn fill_in_and_enter(session: &Session, css: &str, text: &str) {
     session.type_keys(keys::ENTER).await;
 }
 
-/// Signs in as `email` by keyboard from the client's Connect up to the code page's
-/// answer to the code typed there: returns after typing `code` (the emailed one when
-/// `None`) and pressing Enter. Checks the login and code pages on the way when `check`.
+/// Clicks Connect in the client (with `state`) and, by keyboard, asks for a code for
+/// `email`: returns on the code page, once Supabase has "emailed" the code and the user
+/// has a Dexter profile (ChatGPT channel on or off). Checks the login and code pages on
+/// the way when `check`.
 async fn sign_in(linking: &Linking, session: &Session, state: &str, email: &str, chatgpt: bool, check: bool) {
     session.goto(&linking.authorize_url(state)).await;
     session.wait_for_element(EMAIL_FIELD).await;
