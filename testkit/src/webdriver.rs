@@ -7,7 +7,8 @@
 //! Chromium processes it started), so a failed test leaves no browser behind. Nothing is
 //! downloaded at run time: the Debian packages `chromium` and `chromium-driver` must be
 //! installed (`scripts/test` installs them), and their absence fails the test with a
-//! message saying so; it never skips.
+//! message saying so; it never skips. The browser resolves no name but this machine's, so
+//! the tests do not depend on (or reach) the internet.
 //!
 //! Beyond W3C WebDriver, two chromedriver extensions are used: the logs
 //! (`/se/log`: the browser console, and the DevTools `performance` log, whose
@@ -155,6 +156,10 @@ impl Chromedriver {
                             "--disable-dev-shm-usage",
                             "--hide-scrollbars",
                             "--lang=en-US",
+                            // Hermetic: only this machine resolves, so an outside script
+                            // (Turnstile's) fails at once, online or not, and nothing
+                            // leaves the machine.
+                            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
                             format!("--window-size={},{}", viewport.width, viewport.height),
                         ],
                         // Headless windows have a minimum width (500 px); device metrics set
