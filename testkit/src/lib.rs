@@ -1,7 +1,8 @@
 //! The test kit (`connector-testkit`) of the black-box tests (`tests/`) and the benchmark
 //! harness (`bench/`): a Lambda Runtime API emulator that runs the real function binaries
 //! and the API Gateway events it feeds them, `connector serve` as a child process,
-//! throwaway Postgres databases, moto and stand-ins for third parties.
+//! throwaway Postgres databases, moto, stand-ins for third parties, and headless Chromium
+//! through chromedriver (`webdriver`).
 
 pub mod app;
 pub mod binaries;
@@ -12,6 +13,7 @@ pub mod lambda;
 pub mod moto;
 pub mod serve;
 pub mod standins;
+pub mod webdriver;
 
 use std::path::PathBuf;
 

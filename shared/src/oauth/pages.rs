@@ -1,7 +1,9 @@
 //! The pages a person sees while linking their Dexter account: plain server-rendered
 //! HTML, small, accessible, styled inline, with no third-party script except Cloudflare
 //! Turnstile on the login page. Every page is `no-store` and refuses to be framed
-//! (clickjacking on a consent page is an account takeover).
+//! (clickjacking on a consent page is an account takeover). On a phone the card keeps a
+//! gutter and starts near the top, so the page's button is in view without scrolling
+//! (`tests/browser.rs` checks that at phone and desktop widths).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -10,7 +12,9 @@ const STYLE: &str = "\
 :root{color-scheme:light dark;--fg:#14161a;--muted:#5b6270;--bg:#f6f7f9;--card:#fff;--line:#dde1e7;--accent:#3056d3;--danger:#b42318}\
 @media (prefers-color-scheme:dark){:root{--fg:#eceef2;--muted:#a3aab8;--bg:#0f1115;--card:#181b21;--line:#2c313b;--accent:#7b9bff;--danger:#ff8a7a}}\
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:var(--fg);background:var(--bg)}\
+body{padding:0 1rem}\
 main{max-width:28rem;margin:8vh auto;padding:2rem;background:var(--card);border:1px solid var(--line);border-radius:12px}\
+@media (max-width:30rem){main{margin:1rem auto;padding:1.25rem}}\
 h1{font-size:1.35rem;margin:0 0 1rem}p{margin:.5rem 0}.muted{color:var(--muted);font-size:.9rem}\
 label{display:block;font-weight:600;margin:1rem 0 .25rem}\
 input[type=email],input[type=text]{width:100%;padding:.6rem .7rem;font:inherit;color:inherit;background:transparent;border:1px solid var(--line);border-radius:8px}\
@@ -38,7 +42,9 @@ pub fn escape(text: &str) -> String {
 }
 
 /// A whole page. `body` is trusted HTML built by this module's callers with [`escape`]d
-/// values; `with_turnstile` adds Cloudflare's widget script (the login page only).
+/// values; `with_turnstile` adds Cloudflare's widget script (the login page only). The
+/// empty `data:` icon keeps browsers from fetching `/favicon.ico`, a 404 (and a console
+/// error) on every page.
 pub fn page(status: StatusCode, title: &str, body: &str, with_turnstile: bool) -> Response {
     let script = if with_turnstile {
         r#"<script src="https://challenges.cloudflare.com/turnstile/v0/api.js" async defer></script>"#
@@ -49,6 +55,7 @@ pub fn page(status: StatusCode, title: &str, body: &str, with_turnstile: bool) -
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <meta name=\"referrer\" content=\"no-referrer\">\
+         <link rel=\"icon\" href=\"data:,\">\
          <title>{title} · Dexter</title><style>{STYLE}</style>{script}</head>\
          <body><main><div class=\"brand\">Dexter</div>{body}</main></body></html>",
         title = escape(title),
