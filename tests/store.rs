@@ -69,7 +69,7 @@ async fn receipts_commit_synchronously_even_where_the_database_says_otherwise() 
     let client = db.connect().await;
     client.batch_execute("begin; set local synchronous_commit = off").await.expect("begin");
     let empty = "'{}'";
-    let call = format!("select connector_insert_receipts({})", vec![empty; 12].join(", "));
+    let call = format!("select connector_insert_receipts({})", [empty; 12].join(", "));
     client.batch_execute(&call).await.expect("the receipts function");
     let mode: String =
         client.query_one("select current_setting('synchronous_commit')", &[]).await.expect("setting").get(0);

@@ -315,7 +315,7 @@ impl FakeSupabaseAuth {
     /// From now on every successful answer is padded to more than `bytes` bytes.
     pub fn pad_answers(&self, bytes: usize) {
         lock(&self.state).padding = bytes;
-}
+    }
 
     /// The `iss` of the project's session tokens (`<SUPABASE_URL>/auth/v1`).
     pub fn issuer(&self) -> String {
