@@ -39,6 +39,10 @@ pub const EMAILS_PER_REQUEST: Budget = Budget { bucket: "email-per-request", lim
 pub const EMAILS_PER_ADDRESS: Budget = Budget { bucket: "email-per-address", limit: 5, window: Duration::hours(1) };
 /// Sign-in emails requested from one client address.
 pub const EMAILS_PER_IP: Budget = Budget { bucket: "email-per-ip", limit: 20, window: Duration::hours(1) };
+/// Requests to `/oauth/chatgpt/authorize` from one client address. Each valid one stores an
+/// authorization request, and the endpoint needs no credentials: without a budget a
+/// flood of requests would fill the table and use up the route's API Gateway throttle.
+pub const AUTHORIZE_PER_IP: Budget = Budget { bucket: "authorize-per-ip", limit: 100, window: Duration::minutes(10) };
 /// Requests to `/oauth/chatgpt/login` from one client address.
 pub const LOGIN_PER_IP: Budget = Budget { bucket: "login-per-ip", limit: 100, window: Duration::minutes(10) };
 /// Requests to `/oauth/chatgpt/callback` (codes and magic links) from one client address.

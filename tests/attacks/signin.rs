@@ -724,3 +724,31 @@ async fn printed_code(served: &Served) -> String {
     }
     panic!("no code was printed:\n{}", served.raw_logs())
 }
+
+/// `/oauth/chatgpt/authorize` needs no credentials and stores a request for every valid
+/// call: one client address gets 100 per 10 minutes, then a 429 page, and the flood
+/// stores no more rows than the budget.
+#[tokio::test]
+async fn a_flood_of_authorization_requests_from_one_address_is_capped() {
+    let c = Connector::start().await;
+    let http = shared::tls::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let redirect = c.url("/dev/oauth/callback").replace(':', "%3A").replace('/', "%2F");
+    let authorize = |n: usize| {
+        http.get(c.url(&format!(
+            "/oauth/chatgpt/authorize?response_type=code&client_id={DEV_CLIENT}&state=flood-{n}&redirect_uri={redirect}"
+        )))
+        .header("x-forwarded-for", format!("10.7.{}.1", n % 250))
+    };
+    let budget = shared::limits::AUTHORIZE_PER_IP.limit as usize;
+    for n in 0..budget {
+        assert_eq!(authorize(n).send().await.unwrap().status(), 303, "request {n} was refused early");
+    }
+    let refused = authorize(budget).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key(RETRY_AFTER));
+    assert!(refused.headers().contains_key("x-request-id"));
+
+    let db = c.db.connect().await;
+    let stored: i64 = db.query_one("select count(*) from connector_authorization_requests", &[]).await.unwrap().get(0);
+    assert_eq!(stored, budget as i64, "the refused request must store nothing");
+}

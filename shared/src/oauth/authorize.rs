@@ -27,7 +27,8 @@ use crate::state::AppState;
 use crate::store::AuthorizationRequest;
 
 pub fn router(state: AppState) -> Router {
-    Router::new().route(paths::AUTHORIZE, get(authorize)).with_state(state)
+    let routes = Router::new().route(paths::AUTHORIZE, get(authorize)).with_state(state.clone());
+    super::throttle::limit_per_client_ip(routes, &state, super::throttle::AUTHORIZE)
 }
 
 /// The longest `state` we carry (ChatGPT's are far shorter).

@@ -51,6 +51,8 @@ pub enum Refusal {
     OAuthJson,
 }
 
+/// `/oauth/chatgpt/authorize`: every request (each valid one stores a request).
+pub const AUTHORIZE: Rule = Rule { budget: limits::AUTHORIZE_PER_IP, counts: Counts::Every, refusal: Refusal::Page };
 /// `/oauth/chatgpt/login`: every request.
 pub const LOGIN: Rule = Rule { budget: limits::LOGIN_PER_IP, counts: Counts::Every, refusal: Refusal::Page };
 /// `/oauth/chatgpt/callback` (typed codes and magic links): every request.
