@@ -138,7 +138,12 @@ fn dev_callback_router() -> axum::Router {
                 (None, Some(error)) => format!("<h1>Not linked</h1><p>error: <code>{}</code></p>", escape(error)),
                 _ => "<h1>Nothing to show</h1>".to_owned(),
             };
-            Html(format!("<!doctype html><meta charset=utf-8><title>dev callback</title><main>{body}</main>"))
+            // The empty icon, as on the OAuth pages: no /favicon.ico request and no 404 on
+            // the console of the browser that just linked.
+            Html(format!(
+                "<!doctype html><meta charset=utf-8><link rel=icon href=\"data:,\"><title>dev callback</title>\
+                 <main>{body}</main>"
+            ))
         }),
     )
 }
