@@ -17,7 +17,6 @@ use oauth2::PkceCodeChallenge;
 use serde_json::{Value, json};
 use shared::UserId;
 use shared::ids::ClientId;
-use shared::store::Store;
 use testkit::app::{Options, TestApp, spawn_app};
 use testkit::browser::{Browser, Page};
 use testkit::db::TestDatabase;
