@@ -52,8 +52,7 @@ async fn register(app: &TestApp, metadata: &Value) -> (u16, Value) {
 
 /// POSTs a form to the token endpoint: (status, body).
 async fn token(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
-    let response =
-        http().post(format!("{}/oauth/chatgpt/token", app.base_url)).form(form).send().await.expect("token");
+    let response = http().post(format!("{}/oauth/chatgpt/token", app.base_url)).form(form).send().await.expect("token");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -199,7 +198,12 @@ async fn a_registered_public_client_links_on_any_loopback_port_with_pkce_and_can
     // A public client: no secret, its verifier proves it is the one that asked.
     let (status, body) = token(
         &app,
-        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", redirect_uri), ("client_id", &client_id)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", &client_id),
+        ],
     )
     .await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
@@ -255,11 +259,9 @@ async fn a_registered_public_client_links_on_any_loopback_port_with_pkce_and_can
 #[tokio::test]
 async fn a_public_client_must_use_pkce_and_other_loopback_paths_and_hosts_do_not_match() {
     let (app, _db) = app().await;
-    let (_, registered) = register(
-        &app,
-        &json!({"redirect_uris": ["http://127.0.0.1/callback"], "token_endpoint_auth_method": "none"}),
-    )
-    .await;
+    let (_, registered) =
+        register(&app, &json!({"redirect_uris": ["http://127.0.0.1/callback"], "token_endpoint_auth_method": "none"}))
+            .await;
     let client_id = registered["client_id"].as_str().unwrap();
     let mut browser = Browser::default();
     let base = format!("{}/oauth/chatgpt/authorize?response_type=code&state=s&client_id={client_id}", app.base_url);
@@ -340,11 +342,17 @@ async fn a_confidential_registration_gets_its_secret_once_and_must_use_it() {
     let stored = app.store.get_client(&ClientId::from(client_id.to_owned())).await.unwrap().unwrap();
     assert!(stored.secret_hash.matches(secret) && !stored.public);
     // Naming itself without the secret is not enough for a confidential client.
-    let (status, body) = token(&app, &[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", client_id)]).await;
+    let (status, body) =
+        token(&app, &[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", client_id)]).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
     let (status, body) = token(
         &app,
-        &[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", client_id), ("client_secret", "wrong")],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_id", client_id),
+            ("client_secret", "wrong"),
+        ],
     )
     .await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
@@ -385,10 +393,7 @@ async fn a_registration_never_used_expires_and_a_used_one_does_not() {
     // A day and an hour later.
     db.connect()
         .await
-        .execute(
-            "update connector_client_registrations set registered_at = registered_at - interval '25 hours'",
-            &[],
-        )
+        .execute("update connector_client_registrations set registered_at = registered_at - interval '25 hours'", &[])
         .await
         .unwrap();
 
@@ -397,7 +402,8 @@ async fn a_registration_never_used_expires_and_a_used_one_does_not() {
     let page = browser.get(&url).await;
     assert_eq!(page.status, 400);
     assert!(page.body.contains("not registered with Dexter"), "{}", page.body);
-    let (status, body) = token(&app, &[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", unused)]).await;
+    let (status, body) =
+        token(&app, &[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", unused)]).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
 
     let (url, _, _) = authorize_url(&app, used, "http://127.0.0.1:4000/callback");
@@ -610,8 +616,14 @@ async fn forged_replayed_and_misaddressed_client_assertions_are_refused_and_chan
         ("lives an hour", key.sign(&claims(json!({"exp": now + 3600})))),
         ("no jti", key.sign(&claims(json!({"jti": null})))),
         ("sub is another client", key.sign(&claims(json!({"sub": "https://chatgpt.com/oauth/client.json"})))),
-        ("signed by another key under the client's kid", TestSigningKey::es256_next().sign_as(&es256.kid, &claims(json!({})))),
-        ("signed by another key under an unknown kid", TestSigningKey::es256_next().sign_as("unknown", &claims(json!({})))),
+        (
+            "signed by another key under the client's kid",
+            TestSigningKey::es256_next().sign_as(&es256.kid, &claims(json!({}))),
+        ),
+        (
+            "signed by another key under an unknown kid",
+            TestSigningKey::es256_next().sign_as("unknown", &claims(json!({}))),
+        ),
         ("an ES256 key under the RSA key's kid", es256.sign_as(&key.kid, &claims(json!({})))),
         ("alg none", unsigned),
         ("garbage", "not.a.jwt".to_owned()),
@@ -645,7 +657,8 @@ async fn forged_replayed_and_misaddressed_client_assertions_are_refused_and_chan
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
     // A document client cannot skip authentication as if it were public.
     let (status, body) =
-        token(&app, &[("grant_type", "refresh_token"), ("refresh_token", &refresh_token), ("client_id", &client_id)]).await;
+        token(&app, &[("grant_type", "refresh_token"), ("refresh_token", &refresh_token), ("client_id", &client_id)])
+            .await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
 
     // Nothing changed: the refresh token still works with a good assertion (ES256 here).

@@ -48,7 +48,11 @@ struct Claims {
 }
 
 fn refused(why: &str) -> ApiError {
-    ApiError::OAuth { code: "invalid_client", description: format!("client assertion refused: {why}"), basic_challenge: false }
+    ApiError::OAuth {
+        code: "invalid_client",
+        description: format!("client assertion refused: {why}"),
+        basic_challenge: false,
+    }
 }
 
 /// The client id an assertion claims to come from (its `iss`, unverified): which client's
@@ -64,11 +68,17 @@ pub fn claimed_client_id(assertion: &str) -> Option<String> {
 }
 
 /// Verifies `assertion` as `known`'s authentication at our token endpoint.
-pub async fn verify(state: &AppState, known: &KnownClient, assertion: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+pub async fn verify(
+    state: &AppState,
+    known: &KnownClient,
+    assertion: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     if assertion.len() > MAX_ASSERTION_LEN {
         return Err(refused("it is too large"));
     }
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refused("it is not a signed JWT (RS256 or ES256)"))?;
+    let header =
+        jsonwebtoken::decode_header(assertion).map_err(|_| refused("it is not a signed JWT (RS256 or ES256)"))?;
     if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
         return Err(refused("only RS256 and ES256 are accepted"));
     }
@@ -117,7 +127,8 @@ pub async fn verify(state: &AppState, known: &KnownClient, assertion: &str, now:
     if claims.iat.is_some_and(|iat| iat > now.timestamp() + LEEWAY_SECONDS as i64) {
         return Err(refused("iat is in the future"));
     }
-    let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN).ok_or_else(|| refused("jti is required"))?;
+    let jti =
+        claims.jti.filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN).ok_or_else(|| refused("jti is required"))?;
     let keep_until = exp + chrono::Duration::seconds(LEEWAY_SECONDS as i64);
     if !state.store.spend_assertion_jti(&known.client.id, &jti, keep_until, now).await? {
         tracing::warn!("a client assertion was replayed");

@@ -21,7 +21,11 @@ use crate::state::AppState;
 use crate::store::OAuthClient;
 
 /// Authenticates the calling client; `invalid_client` (401) when it cannot.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &OAuthParams) -> Result<OAuthClient, ApiError> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &OAuthParams,
+) -> Result<OAuthClient, ApiError> {
     authenticate_client(state, headers, params).await.map(|known| known.client)
 }
 
@@ -39,10 +43,11 @@ pub async fn authenticate_client(
         }
         return by_assertion(state, params).await;
     }
-    if !headers.contains_key(header::AUTHORIZATION) && body_secret.is_none() {
-        if let Some(id) = body_client_id {
-            return as_public_client(state, id).await;
-        }
+    if !headers.contains_key(header::AUTHORIZATION)
+        && body_secret.is_none()
+        && let Some(id) = body_client_id
+    {
+        return as_public_client(state, id).await;
     }
     let basic = match headers.get(header::AUTHORIZATION) {
         Some(value) => Some(parse_basic(value.to_str().unwrap_or_default()).ok_or_else(|| ApiError::OAuth {
@@ -115,7 +120,10 @@ async fn as_public_client(state: &AppState, id: &str) -> Result<KnownClient, Api
 /// and the assertion must verify with its keys.
 async fn by_assertion(state: &AppState, params: &OAuthParams) -> Result<KnownClient, ApiError> {
     if params.client_assertion_type.as_deref() != Some(assertion::ASSERTION_TYPE) {
-        return Err(ApiError::oauth("invalid_request", format!("client_assertion_type must be {}", assertion::ASSERTION_TYPE)));
+        return Err(ApiError::oauth(
+            "invalid_request",
+            format!("client_assertion_type must be {}", assertion::ASSERTION_TYPE),
+        ));
     }
     let jwt = params
         .client_assertion

@@ -182,7 +182,9 @@ pub fn parse_document(
             fetch::check_url(fence, &url).map_err(|why| format!("its jwks_uri is refused: {why}"))?;
             Some(uri)
         }
-        other => return Err(format!("token_endpoint_auth_method {other} is not supported; use none or private_key_jwt")),
+        other => {
+            return Err(format!("token_endpoint_auth_method {other} is not supported; use none or private_key_jwt"));
+        }
     };
     let client = OAuthClient {
         id: id.clone(),
@@ -275,9 +277,7 @@ mod tests {
 
     #[test]
     fn a_document_must_name_itself_and_declare_usable_redirects_and_methods() {
-        let base = || {
-            json!({"client_id": URL, "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"]})
-        };
+        let base = || json!({"client_id": URL, "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"]});
         assert!(parse(base()).expect("public").0.public);
         let mut other = base();
         other["client_id"] = json!("https://evil.example/client.json");

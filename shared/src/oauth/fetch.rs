@@ -112,11 +112,8 @@ async fn fetch_checked(fence: Fence, url: &Url, max_bytes: usize, accept: &str) 
     if response.content_length().is_some_and(|length| length > max_bytes as u64) {
         return Err(format!("it is larger than {max_bytes} bytes"));
     }
-    let max_age = response
-        .headers()
-        .get(reqwest::header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(max_age);
+    let max_age =
+        response.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).and_then(max_age);
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|_| "reading it failed".to_owned())? {
         if body.len() + chunk.len() > max_bytes {
@@ -235,7 +232,8 @@ mod tests {
 
     #[test]
     fn public_addresses_are_allowed() {
-        for text in ["1.1.1.1", "8.8.8.8", "104.18.0.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:1.1.1.1"]
+        for text in
+            ["1.1.1.1", "8.8.8.8", "104.18.0.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:1.1.1.1"]
         {
             assert!(is_public(ip(text)), "{text} is public");
         }
@@ -260,9 +258,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_deployment_refuses_names_and_literals_that_reach_this_host() {
-        for url in ["https://127.0.0.1/client.json", "https://[::1]/client.json", "https://localhost/client.json",
-            "https://169.254.169.254/latest/meta-data", "https://10.1.2.3/client.json"]
-        {
+        for url in [
+            "https://127.0.0.1/client.json",
+            "https://[::1]/client.json",
+            "https://localhost/client.json",
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.1.2.3/client.json",
+        ] {
             let error = fetch(Fence::Deployment, url, 5 * 1024, "application/json").await.expect_err(url);
             assert!(error.contains("not a public address"), "{url}: {error}");
         }

@@ -106,8 +106,7 @@ pub trait ClientStore: Send + Sync {
     /// name, redirect URIs, public flag, auth method, keys and cache expiry are replaced;
     /// `registered_at` and `last_used_at` are kept. False (and nothing written) if the id
     /// belongs to a deleted client or to a client that is not a document client.
-    async fn save_document_client(&self, client: &OAuthClient, registration: &ClientRegistration)
-    -> StoreResult<bool>;
+    async fn save_document_client(&self, client: &OAuthClient, registration: &ClientRegistration) -> StoreResult<bool>;
     /// The registration of a (not deleted) self-registered or document client.
     async fn get_registration(&self, id: &ClientId) -> StoreResult<Option<ClientRegistration>>;
     /// Records a successful token request (sets `last_used_at` if unset).

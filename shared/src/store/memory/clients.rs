@@ -77,11 +77,7 @@ impl ClientStore for MemoryStore {
         Ok(())
     }
 
-    async fn save_document_client(
-        &self,
-        client: &OAuthClient,
-        registration: &ClientRegistration,
-    ) -> StoreResult<bool> {
+    async fn save_document_client(&self, client: &OAuthClient, registration: &ClientRegistration) -> StoreResult<bool> {
         let mut guard = self.state()?;
         let state = &mut *guard;
         match state.clients.get_mut(&client.id) {

@@ -165,11 +165,7 @@ impl ClientStore for PgStore {
         Ok(())
     }
 
-    async fn save_document_client(
-        &self,
-        client: &OAuthClient,
-        registration: &ClientRegistration,
-    ) -> StoreResult<bool> {
+    async fn save_document_client(&self, client: &OAuthClient, registration: &ClientRegistration) -> StoreResult<bool> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
         // Insert, or update a live document client; a deleted or other kind of client
