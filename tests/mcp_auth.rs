@@ -704,3 +704,70 @@ async fn a_document_that_does_not_name_itself_or_lists_other_redirects_links_not
     assert_eq!(page.status, 400);
     assert!(page.body.contains("larger than"), "{}", page.body);
 }
+
+// ---------------------------------------------------------------------------------------
+// A real client: the official MCP Python SDK
+
+/// Runs `tests/mcp_sdk_oauth_client.py` (the SDK's `OAuthClientProvider`) against a
+/// protected URL of the app, playing the person when it prints the authorization URL.
+/// Returns its `RESULT` lines and the user who signed in.
+async fn run_sdk_client(app: &TestApp, protected_url: &str) -> (Vec<Value>, UserId, String) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_sdk_oauth_client.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(protected_url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs (export PATH=$PWD/.venv/bin:$PATH; `mcp` is in scripts/requirements-test.txt)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut results = Vec::new();
+    let mut user = None;
+    let run = async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(url) = line.strip_prefix("AUTHORIZE ") {
+                let mut browser = Browser::default();
+                let (consent, user_id) = sign_in(app, &mut browser, url, &unique_email()).await;
+                assert!(consent.body.contains("MCP SDK test client"), "{}", consent.body);
+                assert!(consent.body.contains("id=\"client-unverified\""));
+                let back = allow(app, &mut browser, &consent).await;
+                user = Some(user_id);
+                stdin.write_all(format!("{}\n", back.location.expect("redirect")).as_bytes()).await.expect("write");
+                stdin.flush().await.expect("flush");
+            } else if let Some(json) = line.strip_prefix("RESULT ") {
+                results.push(serde_json::from_str::<Value>(json).expect("a JSON result"));
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), run).await.expect("the SDK client finishes within 60 s");
+    let output = child.wait_with_output().await.expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "the SDK client failed:\n{stderr}");
+    (results, user.expect("the SDK sent the person to authorize"), stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_python_sdk_registers_itself_links_with_pkce_and_refreshes() {
+    let (app, _db) = app().await;
+    let protected = format!("{}/connector/chatgpt/get_profile", app.base_url);
+    let (results, user_id, stderr) = run_sdk_client(&app, &protected).await;
+    assert_eq!(results.len(), 2, "{results:?}\n{stderr}");
+    let linked = &results[0];
+    assert_eq!((linked["step"].as_str(), linked["status"].as_u64()), (Some("linked"), Some(200)), "{linked}\n{stderr}");
+    assert_eq!(linked["auth_method"], "none");
+    assert_eq!(linked["body"]["user_id"], json!(user_id.to_string()), "{linked}");
+    let client_id = linked["client_id"].as_str().expect("the SDK registered");
+    assert!(client_id.starts_with("mcp-"));
+    let refreshed = &results[1];
+    assert_eq!((refreshed["status"].as_u64(), refreshed["rotated"].as_bool()), (Some(200), Some(true)), "{refreshed}");
+
+    let accounts = linked_accounts(&app, user_id).await;
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0]["client_name"], "MCP SDK test client");
+    let registration = app.store.get_registration(&ClientId::from(client_id.to_owned())).await.unwrap().unwrap();
+    assert!(registration.last_used_at.is_some());
+}
