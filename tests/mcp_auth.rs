@@ -188,7 +188,7 @@ async fn a_registered_public_client_links_on_any_loopback_port_with_pkce_and_can
     assert!(consent.body.contains("Claude Code"));
     assert!(consent.body.contains("id=\"client-unverified\""), "{}", consent.body);
     assert!(consent.body.contains("Dexter has not verified it"));
-    assert!(consent.body.contains("<strong>127.0.0.1</strong>"), "{}", consent.body);
+    assert!(consent.body.contains("id=\"return-host\">127.0.0.1<"), "{}", consent.body);
     let back = allow(&app, &mut browser, &consent).await;
     assert!(back.location.as_deref().expect("location").starts_with(redirect_uri));
     assert_eq!(back.redirect_param("state").as_deref(), Some(state.as_str()));
@@ -497,7 +497,7 @@ async fn link_document_client(app: &TestApp, site: &ClientSite, key: &TestSignin
     let (consent, user_id) = sign_in(app, &mut browser, &url, &unique_email()).await;
     assert!(consent.body.contains("Example Agent"), "{}", consent.body);
     assert!(consent.body.contains("id=\"client-unverified\""));
-    assert!(consent.body.contains("<strong>chatgpt.com</strong>"));
+    assert!(consent.body.contains("id=\"return-host\">chatgpt.com<"));
     let back = allow(app, &mut browser, &consent).await;
     assert!(back.location.as_deref().unwrap().starts_with(CHATGPT_REDIRECT));
     let code = back.redirect_param("code").expect("code");

@@ -1,8 +1,8 @@
 //! `/oauth/chatgpt/consent`: the signed-in person sees which app asks for what, and as
 //! whom they are signed in (so a browser walked into someone else's sign-in shows it),
 //! and allows or denies. A client that named itself (self-registered, or described by its
-//! own metadata document) is marked as not verified by Dexter, and every page says which
-//! host the browser returns to. Allow issues a single-use code and returns the browser to the
+//! own metadata document) is marked as not verified by Dexter, with the host the browser
+//! will return to. Allow issues a single-use code and returns the browser to the
 //! client; Deny returns `error=access_denied`. A Dexter account without the ChatGPT
 //! channel enabled (`profiles.channels.chatgpt`) gets a page saying how to enable it, and
 //! no code.
@@ -71,13 +71,14 @@ async fn show(
     let provenance = if self_described {
         format!(
             "<p class=\"client-unverified\" id=\"client-unverified\"><strong>{client}</strong> is the name this app \
-             gave itself; Dexter has not verified it. Allow only if you started this from the app you expect.</p>",
+             gave itself; Dexter has not verified it. After you decide you will be sent to \
+             <strong id=\"return-host\">{host}</strong>.</p>",
             client = escape(&client.name),
+            host = escape(&redirect::host_of(&flow.request.redirect_uri)),
         )
     } else {
         String::new()
     };
-    let return_host = escape(&redirect::host_of(&flow.request.redirect_uri));
     let scopes: String = flow
         .request
         .scopes
@@ -94,8 +95,6 @@ async fn show(
          <p class=\"account\">{account} Not you? Choose Deny, then start again from ChatGPT and sign in \
          with your own account.</p>\
          {provenance}\
-         <p class=\"return-host\" id=\"return-host\">After you decide, you will be sent back to \
-         <strong>{return_host}</strong>.</p>\
          <p><strong>{client}</strong> is asking to:</p><ul class=\"scopes\">{scopes}</ul>\
          <p class=\"muted\">It never sees your keys. Swaps it requests wait for your approval in Dexter. \
          You can disconnect it any time in Dexter or in ChatGPT's settings.</p>\

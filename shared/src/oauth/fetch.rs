@@ -89,8 +89,9 @@ async fn fetch_checked(fence: Fence, url: &Url, max_bytes: usize, accept: &str) 
     let Some(first) = addresses.first().copied() else {
         return Err("its host name does not resolve".into());
     };
-    if let Some(refused) = addresses.iter().find(|a| !allowed(fence, a.ip())) {
-        return Err(format!("its host resolves to {}, which is not a public address", refused.ip()));
+    // The address itself is not told: that would map internal names for whoever asks.
+    if addresses.iter().any(|a| !allowed(fence, a.ip())) {
+        return Err("its host resolves to an address that is not a public address".into());
     }
     let client = crate::tls::client_builder()
         .resolve(&host, first)
