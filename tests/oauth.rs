@@ -552,7 +552,10 @@ async fn discovery_documents_name_the_endpoints_and_keys() {
     assert_eq!(meta["token_endpoint"], format!("{}/oauth/chatgpt/token", app.base_url));
     assert_eq!(meta["revocation_endpoint"], format!("{}/oauth/chatgpt/revoke", app.base_url));
     assert_eq!(meta["scopes_supported"], json!(["mcp:invoke", "wallet:read", "profile"]));
-    assert_eq!(meta["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post"]));
+    assert_eq!(
+        meta["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
+    );
     let jwks: Value = testkit::get_json(&format!("{}/.well-known/jwks.json", app.base_url)).await;
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
 }

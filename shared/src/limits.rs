@@ -53,6 +53,11 @@ pub const CALLBACK_PER_IP: Budget = Budget { bucket: "callback-per-ip", limit: 1
 pub const TOKEN_FAILURES_PER_IP: Budget =
     Budget { bucket: "token-failures-per-ip", limit: 100, window: Duration::minutes(10) };
 
+/// Client registrations (RFC 7591, `/oauth/register`) from one client address. A client
+/// registers once per install; a flood of registrations is someone filling the table.
+pub const REGISTRATIONS_PER_IP: Budget =
+    Budget { bucket: "registrations-per-ip", limit: 20, window: Duration::hours(1) };
+
 /// Windows older than this are purged (longer than any budget's window).
 const KEEP_WINDOWS: Duration = Duration::days(1);
 

@@ -74,6 +74,11 @@ pub const ROUTE_GROUPS: &[Function] = &[
         fragment: oauth::revoke::router,
     },
     Function::Routes {
+        name: "oauth-register",
+        routes: &[(Method::POST, "/oauth/register")],
+        fragment: oauth::register::router,
+    },
+    Function::Routes {
         name: "operator",
         routes: &[
             (Method::POST, "/oauth/clients"),

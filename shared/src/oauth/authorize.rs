@@ -1,6 +1,10 @@
 //! `GET /oauth/chatgpt/authorize` (RFC 6749 §4.1.1): where ChatGPT sends the person's
 //! browser when they click Connect.
 //!
+//! The client is any [`clients::find`] knows: operator-registered, self-registered, or
+//! named by its metadata document's URL (fetched here when not cached). Redirect URIs
+//! match exactly, loopback ones on any port ([`redirect::matches`]).
+//!
 //! An unknown client or an unregistered redirect URI gets an error page and never a
 //! redirect (§4.1.2.1: redirecting would make us an open redirector). Every other
 //! problem is redirected back to the client with `error`, `state` and `iss` (RFC 9207).
@@ -20,9 +24,11 @@ use axum::routing::get;
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::clients::{self, Unknown};
 use super::flow::{self, FlowError, client_redirect};
+use super::redirect;
 use super::{AUTHORIZATION_REQUEST_TTL, pages, parse_scopes, paths};
-use crate::ids::{ClientId, CodeChallenge};
+use crate::ids::CodeChallenge;
 use crate::state::AppState;
 use crate::store::AuthorizationRequest;
 
@@ -54,13 +60,15 @@ async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
     let Some(client_id) = param("client_id").filter(|_| !repeated("client_id")) else {
         return bad_client("The request did not say which app is asking (client_id is missing).");
     };
-    let Some(client) = state.store.get_client(&ClientId::from(client_id)).await? else {
-        return bad_client("The app asking for access is not registered with Dexter.");
+    let client = match clients::find(&state, client_id, Utc::now()).await? {
+        Ok(known) => known.client,
+        Err(Unknown::NotRegistered) => return bad_client("The app asking for access is not registered with Dexter."),
+        Err(Unknown::BadDocument(why)) => return bad_client(&why),
     };
     let Some(redirect_uri) = param("redirect_uri").filter(|_| !repeated("redirect_uri")) else {
         return bad_client("The request did not say where to return (redirect_uri is missing).");
     };
-    if !client.redirect_uris.iter().any(|registered| registered == redirect_uri) {
+    if !redirect::matches(&client.redirect_uris, redirect_uri) {
         return bad_client(
             "The address this app asked us to return you to is not registered for it. \
              If you configured this GPT, check its OAuth callback URL in Dexter.",

@@ -1,6 +1,8 @@
 //! `/oauth/chatgpt/consent`: the signed-in person sees which app asks for what, and as
 //! whom they are signed in (so a browser walked into someone else's sign-in shows it),
-//! and allows or denies. Allow issues a single-use code and returns the browser to the
+//! and allows or denies. A client that named itself (self-registered, or described by its
+//! own metadata document) is marked as not verified by Dexter, with the host the browser
+//! will return to. Allow issues a single-use code and returns the browser to the
 //! client; Deny returns `error=access_denied`. A Dexter account without the ChatGPT
 //! channel enabled (`profiles.channels.chatgpt`) gets a page saying how to enable it, and
 //! no code.
@@ -16,6 +18,7 @@ use serde::Deserialize;
 use super::flow::{self, Flow, FlowError, client_redirect};
 use super::login::StepQuery;
 use super::pages::{self, escape, flow_fields};
+use super::redirect;
 use super::{CODE_TTL, paths};
 use crate::ids::UserId;
 use crate::scope::Scope;
@@ -62,6 +65,20 @@ async fn show(
         return Ok(channel_disabled_page());
     }
     let client = state.store.get_client(&flow.request.client_id).await?.ok_or_else(flow::expired)?;
+    // A client that registered itself, or that its own document describes, named itself:
+    // say so, and say where the browser will go, which is what the person can check.
+    let self_described = state.store.get_registration(&client.id).await?.is_some();
+    let provenance = if self_described {
+        format!(
+            "<p class=\"client-unverified\" id=\"client-unverified\"><strong>{client}</strong> is the name this app \
+             gave itself; Dexter has not verified it. After you decide you will be sent to \
+             <strong id=\"return-host\">{host}</strong>.</p>",
+            client = escape(&client.name),
+            host = escape(&redirect::host_of(&flow.request.redirect_uri)),
+        )
+    } else {
+        String::new()
+    };
     let scopes: String = flow
         .request
         .scopes
@@ -77,6 +94,7 @@ async fn show(
         "<h1>Allow {client} to use your Dexter account?</h1>\
          <p class=\"account\">{account} Not you? Choose Deny, then start again from ChatGPT and sign in \
          with your own account.</p>\
+         {provenance}\
          <p><strong>{client}</strong> is asking to:</p><ul class=\"scopes\">{scopes}</ul>\
          <p class=\"muted\">It never sees your keys. Swaps it requests wait for your approval in Dexter. \
          You can disconnect it any time in Dexter or in ChatGPT's settings.</p>\

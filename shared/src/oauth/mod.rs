@@ -8,18 +8,30 @@
 //! The path of one link: ChatGPT sends the browser to [`authorize`]; the person signs in
 //! by email behind Turnstile ([`login`], [`callback`]) and approves on [`consent`]; the
 //! browser returns to ChatGPT with a code, which ChatGPT's server exchanges at [`token`].
-//! [`revoke`] is RFC 7009. The in-flight request is bound to the browser that started it
+//! [`revoke`] is RFC 7009.
+//!
+//! MCP clients (ChatGPT apps and connectors, Claude, Claude Code …) use the same pages.
+//! They become clients without an operator: by registering ([`register`], RFC 7591) or
+//! by naming the URL of their client ID metadata document as `client_id` ([`clients`],
+//! fetched behind [`fetch`]'s SSRF fence). They authenticate with `private_key_jwt`
+//! ([`assertion`], RFC 7523) or as public clients held to PKCE; loopback redirect URIs
+//! match on any port ([`redirect`]). The in-flight request is bound to the browser that started it
 //! by a cookie whose hash is stored with the request (see [`flow`]).
 
 pub mod access_token;
+pub mod assertion;
 pub mod authorize;
 pub mod callback;
 pub mod client_auth;
+pub mod clients;
 pub mod consent;
+pub mod fetch;
 pub mod flow;
 pub mod login;
 pub mod metadata;
 pub mod pages;
+pub mod redirect;
+pub mod register;
 pub mod revoke;
 pub mod throttle;
 pub mod token;
@@ -49,4 +61,6 @@ pub mod paths {
     pub const CONSENT: &str = "/oauth/chatgpt/consent";
     pub const TOKEN: &str = "/oauth/chatgpt/token";
     pub const REVOKE: &str = "/oauth/chatgpt/revoke";
+    /// Dynamic client registration (RFC 7591), for MCP clients.
+    pub const REGISTER: &str = "/oauth/register";
 }

@@ -21,9 +21,7 @@ pub fn router(state: AppState) -> Router {
 
 #[tracing::instrument(skip_all)]
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, params: OAuthParams) -> Result<Response, ApiError> {
-    let client =
-        client_auth::authenticate(&state, &headers, params.client_id.as_deref(), params.client_secret.as_deref())
-            .await?;
+    let client = client_auth::authenticate(&state, &headers, &params).await?;
     let token = params.token.as_deref().ok_or_else(|| ApiError::oauth("invalid_request", "token is required"))?;
     let now = Utc::now();
     // A JWT has two dots; our refresh tokens are opaque. The hint is only a hint.

@@ -6,9 +6,9 @@
 //!
 //! A [`Rule`] says what is counted and how a refusal looks: the person's pages get a page,
 //! machine endpoints an RFC 6749 §5.2 JSON error. Either is `429` with `Retry-After` and
-//! the request id. The login page, the callback and the token endpoint each have one;
-//! another endpoint (dynamic client registration, when it comes) takes one with
-//! [`limit_per_client_ip`] and a [`Rule`] of its own.
+//! the request id. The login page, the callback, the token endpoint and dynamic client
+//! registration each have one; another endpoint takes one with [`limit_per_client_ip`]
+//! and a [`Rule`] of its own.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -60,6 +60,10 @@ pub const CALLBACK: Rule = Rule { budget: limits::CALLBACK_PER_IP, counts: Count
 /// `/oauth/chatgpt/token`: refused requests only (see [`limits::TOKEN_FAILURES_PER_IP`]).
 pub const TOKEN: Rule =
     Rule { budget: limits::TOKEN_FAILURES_PER_IP, counts: Counts::Refusals, refusal: Refusal::OAuthJson };
+
+/// `/oauth/register` (RFC 7591): every request.
+pub const REGISTER: Rule =
+    Rule { budget: limits::REGISTRATIONS_PER_IP, counts: Counts::Every, refusal: Refusal::OAuthJson };
 
 /// `router` with `rule` applied to every request it serves.
 pub fn limit_per_client_ip(router: Router, state: &AppState, rule: Rule) -> Router {

@@ -47,6 +47,9 @@ pub struct OAuthParams {
     pub client_secret: Option<String>,
     pub token: Option<String>,
     pub token_type_hint: Option<String>,
+    /// RFC 7523 client authentication (`private_key_jwt`).
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for OAuthParams {
@@ -78,16 +81,20 @@ impl<S: Send + Sync> FromRequest<S> for OAuthParams {
 
 #[tracing::instrument(skip_all, fields(grant_type))]
 async fn token(State(state): State<AppState>, headers: HeaderMap, params: OAuthParams) -> Result<Response, ApiError> {
-    let client =
-        client_auth::authenticate(&state, &headers, params.client_id.as_deref(), params.client_secret.as_deref())
-            .await?;
+    let known = client_auth::authenticate_client(&state, &headers, &params).await?;
+    let client = &known.client;
     tracing::Span::current().record("grant_type", params.grant_type.as_deref().unwrap_or("-"));
-    match params.grant_type.as_deref() {
-        Some("authorization_code") => exchange_code(&state, &client, &params).await,
-        Some("refresh_token") => refresh(&state, &client, &params).await,
+    let response = match params.grant_type.as_deref() {
+        Some("authorization_code") => exchange_code(&state, client, &params).await,
+        Some("refresh_token") => refresh(&state, client, &params).await,
         Some(_) => Err(ApiError::oauth("unsupported_grant_type", "use authorization_code or refresh_token")),
         None => Err(ApiError::oauth("invalid_request", "grant_type is required")),
+    }?;
+    // A self-registered client that got a token is in use: it no longer expires unused.
+    if known.registration.as_ref().is_some_and(|r| r.last_used_at.is_none()) {
+        state.store.mark_client_used(&client.id, Utc::now()).await?;
     }
+    Ok(response)
 }
 
 async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthParams) -> Result<Response, ApiError> {

@@ -49,7 +49,7 @@ pub use approvals::{ApprovalOutcome, ApprovalStatus, ApprovalStore, ClaimOutcome
 pub use authorization::{
     AuthorizationCode, AuthorizationRequest, AuthorizationStore, CodeExchange, CodeMismatch, CodeRedemption,
 };
-pub use clients::{ClientStore, OAuthClient};
+pub use clients::{ClientKind, ClientRegistration, ClientStore, OAuthClient};
 pub use grants::{Grant, GrantStore, GrantSummary, Rotation};
 pub use health::Health;
 pub use limits::{LimitKey, LimitStore};

@@ -62,6 +62,9 @@ macro_rules! store_conformance {
             clients {
                 clients_are_created_listed_and_rotated(&),
                 deleting_a_client_revokes_its_grants(&),
+                registered_clients_keep_their_registration(&),
+                document_clients_are_refreshed_not_duplicated(&),
+                assertion_jtis_are_spent_once_until_they_expire(&),
             }
             authorization {
                 authorization_requests_expire_and_count_logins(&),

@@ -44,6 +44,10 @@ struct State {
     tier_tools: HashMap<String, Vec<String>>,
     /// Deleted clients stay (with their deletion time) so their ids are never reused.
     clients: HashMap<ClientId, (OAuthClient, Option<DateTime<Utc>>)>,
+    /// Self-registered and metadata-document clients' registrations.
+    registrations: HashMap<ClientId, super::ClientRegistration>,
+    /// Spent client assertion `jti`s and when each expires.
+    assertion_jtis: HashMap<(ClientId, String), DateTime<Utc>>,
     authorization_requests: HashMap<Uuid, AuthorizationRequest>,
     codes: HashMap<TokenHash, StoredCode>,
     grants: HashMap<GrantId, Grant>,
