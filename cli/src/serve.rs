@@ -9,6 +9,9 @@ use shared::config::{Config, Mode};
 use shared::identity::dev::{DEV_USER_EMAIL, DEV_USER_ID};
 use shared::store::{OAuthClient, Profile};
 
+/// How often `connector serve` sweeps its store (in memory, nothing else would).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
 /// The local OAuth client `connector serve` seeds; its secret is new on every start.
 pub const DEV_CLIENT_ID: &str = "chatgpt-dev";
 
@@ -45,6 +48,17 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let state = AppState::from_config(config)?;
     let client_secret = seed_dev_account(&state).await?;
     print_banner(&state.config, port, storage, &upstream, &client_secret);
+
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(e) = shared::sweep::run(store.as_ref()).await {
+                tracing::warn!(error = %e, "sweep failed; trying again at the next interval");
+            }
+        }
+    });
 
     let config = state.config.clone();
     let app = shared::http::finish(shared::routes::all_routes(state).merge(dev_callback_router()), &config);

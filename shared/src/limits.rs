@@ -50,7 +50,7 @@ pub const TOKEN_FAILURES_PER_IP: Budget =
     Budget { bucket: "token-failures-per-ip", limit: 100, window: Duration::minutes(10) };
 
 /// Windows older than this are purged (longer than any budget's window).
-const KEEP_WINDOWS: Duration = Duration::days(1);
+const KEEP_WINDOWS: Duration = crate::store::sweep::RATE_LIMIT_RETENTION;
 
 /// Whether a use fits its budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

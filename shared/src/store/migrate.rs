@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { name: "0006_pkce_and_refresh", sql: include_str!("../../../migrations/0006_pkce_and_refresh.sql") },
     Migration { name: "0007_entitlements", sql: include_str!("../../../migrations/0007_entitlements.sql") },
     Migration { name: "0009_durable_receipts", sql: include_str!("../../../migrations/0009_durable_receipts.sql") },
+    Migration { name: "0010_sweep", sql: include_str!("../../../migrations/0010_sweep.sql") },
 ];
 
 /// `pg_advisory_xact_lock` key shared by every migrator ("connecto" in ASCII).
