@@ -114,7 +114,11 @@ pub const ROUTE_GROUPS: &[Function] = &[
 
 /// Every function: the route groups, then one per action, then the scheduled ones.
 pub fn functions() -> impl Iterator<Item = Function> {
-    ROUTE_GROUPS.iter().copied().chain(ACTIONS.iter().map(|action| Function::Action(action))).chain(SCHEDULED.iter().copied())
+    ROUTE_GROUPS
+        .iter()
+        .copied()
+        .chain(ACTIONS.iter().map(|action| Function::Action(action)))
+        .chain(SCHEDULED.iter().copied())
 }
 
 impl Function {
@@ -186,7 +190,9 @@ pub const fn function(name: &str) -> Function {
         }
         i += 1;
     }
-    panic!("no function of shared::routes has this crate's name; declare it (an action, a route group or a scheduled job)")
+    panic!(
+        "no function of shared::routes has this crate's name; declare it (an action, a route group or a scheduled job)"
+    )
 }
 
 /// Byte equality; with `kebab`, `_` in `declared` matches `-` in `wanted`.

@@ -119,6 +119,6 @@ impl<T> Store for T where
         + ApprovalStore
         + NotificationStore
         + LimitStore
-    + SweepStore
+        + SweepStore
 {
 }

@@ -136,11 +136,13 @@ pub async fn sweep_removes_what_expired_and_keeps_what_lives(store: &dyn Store) 
     assert_eq!(store.get_authorization_request(old_request.id, earlier).await.expect("get"), None);
     assert!(store.get_authorization_request(live_request.id, now).await.expect("get").is_some());
     for gone in [&unused_expired, &spent_long_ago] {
-        let redeemed = store.redeem_authorization_code(&exchange_for(gone, &new_token(), earlier)).await.expect("redeem");
+        let redeemed =
+            store.redeem_authorization_code(&exchange_for(gone, &new_token(), earlier)).await.expect("redeem");
         assert_eq!(redeemed, CodeRedemption::NotFound);
     }
     // A spent code is kept a week past expiry: replaying it still names its grant.
-    let replay = store.redeem_authorization_code(&exchange_for(&spent_recently, &new_token(), now)).await.expect("replay");
+    let replay =
+        store.redeem_authorization_code(&exchange_for(&spent_recently, &new_token(), now)).await.expect("replay");
     assert!(matches!(replay, CodeRedemption::AlreadyUsed { grant_id: Some(_) }), "{replay:?}");
     let live = store.redeem_authorization_code(&exchange_for(&live_code, &new_token(), now)).await.expect("redeem");
     assert!(matches!(live, CodeRedemption::Redeemed(_)), "{live:?}");

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::{MemoryStore, State};
 use crate::ids::UserId;
 use crate::store::sweep::{
-    NOTIFICATION_RETENTION, RATE_LIMIT_RETENTION, OUTCOME_UNKNOWN_CODE, READ_NOTIFICATION_RETENTION, SPENT_CODE_RETENTION, STUCK_EXECUTION,
-    outcome_unknown_notification,
+    NOTIFICATION_RETENTION, OUTCOME_UNKNOWN_CODE, RATE_LIMIT_RETENTION, READ_NOTIFICATION_RETENTION,
+    SPENT_CODE_RETENTION, STUCK_EXECUTION, outcome_unknown_notification,
 };
 use crate::store::{ApprovalStatus, StoreResult, SweepReport, SweepStore};
 
