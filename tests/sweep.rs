@@ -236,6 +236,12 @@ async fn the_sweep_function_sweeps_on_each_scheduled_invocation() {
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/connector-SweepFunctionSchedule"],
         "detail": {},
     });
+    // Anything but the schedule's event is refused, and sweeps nothing.
+    let test_event = json!({ "source": "aws.events", "detail-type": "Not Scheduled", "detail": {} });
+    let refused = function.try_invoke(test_event).await.expect_err("only a Scheduled Event sweeps");
+    assert!(refused.to_string().contains("not a Scheduled Event"), "{refused:#}");
+    assert_eq!(column(&db, "select key_hash from connector_rate_limits").await, set(&["gone", "kept"]));
+
     let first: SweepReport = serde_json::from_value(function.invoke(event.clone()).await).expect("a sweep report");
     assert_eq!(first, SEED_SWEPT);
     assert_swept(&db).await;

@@ -33,12 +33,26 @@ pub async fn serve(function: Function) -> Result<(), Error> {
     let store = state.store.clone();
     tokio::spawn(async move { store.warm().await });
     if let Function::Scheduled { job, .. } = function {
-        let handler = lambda_http::service_fn(move |_event: lambda_http::LambdaEvent<serde_json::Value>| {
+        let handler = lambda_http::service_fn(move |event: lambda_http::LambdaEvent<serde_json::Value>| {
             let state = state.clone();
-            async move { job(state).await.map_err(|e| Error::from(format!("{e:#}"))) }
+            async move {
+                if !is_scheduled_event(&event.payload) {
+                    return Err(Error::from(
+                        "this function runs on its EventBridge schedule only; the event is not a Scheduled Event",
+                    ));
+                }
+                job(state).await.map_err(|e| Error::from(format!("{e:#}")))
+            }
         });
         return lambda_http::lambda_runtime::run(handler).await;
     }
     let routes = function.router(state.clone());
     lambda_http::run(http::finish(routes, &state.config)).await
+}
+
+/// Whether `event` is what an EventBridge schedule sends (`source` `aws.events`,
+/// `detail-type` `Scheduled Event`): a scheduled function does its job for nothing else,
+/// and an invocation with anything else (an API Gateway request, a test event) fails.
+pub fn is_scheduled_event(event: &serde_json::Value) -> bool {
+    event["source"] == "aws.events" && event["detail-type"] == "Scheduled Event"
 }
