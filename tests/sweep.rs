@@ -20,7 +20,7 @@ use shared::store::{Notification, PgStore, SweepReport};
 use testkit::app::{Options, TestApp, spawn_app};
 use testkit::db::TestDatabase;
 use testkit::lambda::LambdaFunction;
-use testkit::{binaries, lambda_env};
+use testkit::{binaries, lambda_env, serve};
 use uuid::Uuid;
 
 /// A migrated test database.
@@ -423,4 +423,24 @@ async fn the_memory_store_caps_notifications_and_receipts_per_user() {
     assert!(store.get_receipt(first[0], user).await.expect("get").is_none(), "the oldest went first");
     assert!(store.get_receipt(listed[0].id, user).await.expect("get").is_some());
     assert_eq!(store.list_receipts(other, None, 10).await.expect("list").len(), 1, "per user");
+}
+
+#[tokio::test]
+async fn connector_serve_sweeps_its_in_memory_store_periodically() {
+    let env = [("SWEEP_INTERVAL_SECONDS".to_owned(), "1".to_owned())];
+    let served = serve::start(&env).await;
+    assert!(served.banner.iter().any(|line| line.contains("in-memory")), "{:?}", served.banner);
+    let sweeps = || served.log_lines().into_iter().filter(|line| line["message"] == "swept").collect::<Vec<_>>();
+    // Waits for the second sweep (at most 30 s): it happens on its own, again and again.
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while sweeps().len() < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "no periodic sweep logged: {}", served.raw_logs());
+    let line = &sweeps()[0];
+    for kind in ["authorization_requests", "refresh_tokens", "notifications", "stuck_approvals"] {
+        assert!(line[kind].is_u64(), "the sweep's line counts {kind}: {line}");
+    }
 }
