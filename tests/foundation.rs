@@ -96,7 +96,16 @@ async fn each_function_binary_answers_exactly_like_connector_serve() {
             }
             compared += 1;
         }
-        // And nothing else: a route of another function is no route here.
+        // And nothing else: a route of another function is no route here (and a scheduled
+        // function, which has none, refuses every event but its schedule's).
+        if function.schedule().is_some() {
+            let other = shared::routes::functions().find_map(|f| f.routes().into_iter().next()).expect("a route");
+            let (method, route) = other;
+            let event = gateway_event(&method, &concrete(&route), &route, "ParityOther=");
+            let refused = lambda.try_invoke(event).await.expect_err("a scheduled function answers no request");
+            assert!(refused.to_string().contains("not a Scheduled Event"), "{name}: {refused:#}");
+            continue;
+        }
         let other = shared::routes::functions()
             .find(|f| f.name() != name)
             .and_then(|f| f.routes().into_iter().next())

@@ -3,6 +3,8 @@
 //! - `connector serve` runs every route on one local listener (in-memory store unless
 //!   `DATABASE_URL` is set) and prints what to paste into the GPT editor.
 //! - `connector migrate` applies `migrations/` to `DATABASE_URL`.
+//! - `connector sweep [--json]` runs one sweep of `DATABASE_URL` (what the scheduled
+//!   `sweep` function does hourly) and prints what it removed.
 //! - `connector clients create|list|delete|rotate-secret` manages OAuth clients.
 //! - `connector keys generate` prints a new Ed25519 signing key as a private JWK.
 //! - `connector generate [--check]` writes (or checks) the files that come from the code:
@@ -37,6 +39,14 @@ enum Command {
     },
     /// Apply pending migrations to DATABASE_URL.
     Migrate,
+    /// Remove what is no longer needed from DATABASE_URL (expired sign-ins, codes and
+    /// tokens, used voice tickets, old notifications, finished rate-limit windows) and
+    /// resolve swaps stuck executing; print the counts.
+    Sweep {
+        /// Print the counts as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the GPT Actions spec to openapi/openapi.json (servers[0].url from
     /// PUBLIC_BASE_URL, default https://api.dexter.cash).
     Openapi {
@@ -44,7 +54,8 @@ enum Command {
         #[arg(long, default_value = "openapi/openapi.json")]
         out: std::path::PathBuf,
     },
-    /// Print every Lambda function and its routes as JSON (for template checks).
+    /// Print every Lambda function and its routes (and a scheduled one's schedule) as
+    /// JSON (for template checks).
     Functions,
     /// Regenerate openapi/openapi.json, template.yaml's functions and Cargo.toml's
     /// `cargo lambda watch` router from the code; with --check, only say what is stale.
@@ -82,6 +93,16 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Sweep { json } => {
+            let store = clients::connect_to_database("")?;
+            let report = shared::sweep::run(&store).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print_sweep(&report);
+            }
+            Ok(())
+        }
         Command::Openapi { out } => {
             let base =
                 std::env::var("PUBLIC_BASE_URL").unwrap_or_else(|_| shared::openapi::CHECKED_IN_BASE_URL.to_owned());
@@ -95,7 +116,11 @@ async fn main() -> anyhow::Result<()> {
                 .map(|f| {
                     let routes: Vec<(String, String)> =
                         f.routes().into_iter().map(|(method, path)| (method.to_string(), path)).collect();
-                    serde_json::json!({ "name": f.name(), "routes": routes })
+                    let mut function = serde_json::json!({ "name": f.name(), "routes": routes });
+                    if let Some(schedule) = f.schedule() {
+                        function["schedule"] = schedule.into();
+                    }
+                    function
                 })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&functions)?);
@@ -107,4 +132,15 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The sweep's counts, one per line.
+fn print_sweep(report: &shared::store::SweepReport) {
+    println!("expired authorization requests  {}", report.authorization_requests);
+    println!("authorization codes             {}", report.authorization_codes);
+    println!("expired refresh tokens          {}", report.refresh_tokens);
+    println!("used or expired voice handoffs  {}", report.voice_handoffs);
+    println!("old notifications               {}", report.notifications);
+    println!("finished rate-limit windows     {}", report.rate_limit_windows);
+    println!("stuck swaps resolved as unknown {}", report.stuck_approvals);
 }

@@ -1,4 +1,6 @@
-//! `connector serve`: every route on one local listener, on embedded defaults.
+//! `connector serve`: every route on one local listener, on embedded defaults, and the
+//! sweep of its store every five minutes (`SWEEP_INTERVAL_SECONDS` to change it), so a
+//! long-running server's in-memory store stays bounded.
 
 use std::net::SocketAddr;
 
@@ -8,6 +10,23 @@ use shared::AppState;
 use shared::config::{Config, Mode};
 use shared::identity::dev::{DEV_USER_EMAIL, DEV_USER_ID};
 use shared::store::{OAuthClient, Profile};
+
+/// How often `connector serve` sweeps its store (in memory, nothing else would), unless
+/// `SWEEP_INTERVAL_SECONDS` says otherwise.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// `SWEEP_INTERVAL_SECONDS` (a whole number of seconds, at least 1), else [`SWEEP_EVERY`].
+fn sweep_interval() -> anyhow::Result<std::time::Duration> {
+    match std::env::var("SWEEP_INTERVAL_SECONDS") {
+        Err(_) => Ok(SWEEP_EVERY),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Ok(std::time::Duration::from_secs(seconds)),
+            _ => anyhow::bail!(
+                "configuration error: SWEEP_INTERVAL_SECONDS must be a whole number of seconds, at least 1"
+            ),
+        },
+    }
+}
 
 /// The local OAuth client `connector serve` seeds; its secret is new on every start.
 pub const DEV_CLIENT_ID: &str = "chatgpt-dev";
@@ -45,6 +64,18 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let state = AppState::from_config(config)?;
     let client_secret = seed_dev_account(&state).await?;
     print_banner(&state.config, port, storage, &upstream, &client_secret);
+
+    let store = state.store.clone();
+    let sweep_every = sweep_interval()?;
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + sweep_every, sweep_every);
+        loop {
+            every.tick().await;
+            if let Err(e) = shared::sweep::run(store.as_ref()).await {
+                tracing::warn!(error = %e, "sweep failed; trying again at the next interval");
+            }
+        }
+    });
 
     let config = state.config.clone();
     let app = shared::http::finish(shared::routes::all_routes(state).merge(dev_callback_router()), &config);

@@ -29,6 +29,9 @@ pub fn pascal(text: &str) -> String {
         .collect()
 }
 
+/// A scheduled function's timeout (an API-facing one has the Globals' 28 s).
+pub const SCHEDULED_TIMEOUT_SECONDS: u32 = 300;
+
 /// The SAM resources of every function (the function and its log group), indented for
 /// `Resources:`.
 pub fn template_functions() -> String {
@@ -44,8 +47,19 @@ pub fn template_functions() -> String {
             out,
             "\n  {id}Function:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildMethod: rust-cargolambda\n      \
              BuildProperties:\n        Binary: {name}\n    Properties:\n      CodeUri: .\n      Role: !GetAtt FunctionRole.Arn\n      \
-             LoggingConfig:\n        LogGroup: !Ref {id}Logs\n      Events:\n"
+             LoggingConfig:\n        LogGroup: !Ref {id}Logs\n"
         );
+        if let Some(schedule) = function.schedule() {
+            // A job, not an API: more time for a large backlog, and one EventBridge rule.
+            let _ = write!(
+                out,
+                "      Timeout: {SCHEDULED_TIMEOUT_SECONDS}\n      Events:\n        Schedule:\n          Type: Schedule\n          \
+                 Properties:\n            Schedule: {schedule}\n            \
+                 Description: {name} (shared::routes::SCHEDULED)\n"
+            );
+        } else {
+            out.push_str("      Events:\n");
+        }
         for (method, path) in function.routes() {
             let event = pascal(&method.as_str().to_ascii_lowercase()) + &pascal(&path);
             let _ = write!(

@@ -31,6 +31,7 @@ pub mod scope;
 pub mod secrets;
 pub mod state;
 pub mod store;
+pub mod sweep;
 pub mod telemetry;
 pub mod tls;
 pub mod tokens;

@@ -59,7 +59,7 @@ pub const REGISTRATIONS_PER_IP: Budget =
     Budget { bucket: "registrations-per-ip", limit: 20, window: Duration::hours(1) };
 
 /// Windows older than this are purged (longer than any budget's window).
-const KEEP_WINDOWS: Duration = Duration::days(1);
+const KEEP_WINDOWS: Duration = crate::store::sweep::RATE_LIMIT_RETENTION;
 
 /// Whether a use fits its budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,8 +2,9 @@
 //! `template.yaml`, `functions/`, the `cargo lambda watch` router and `connector serve`
 //! come from (see [`crate::deploy`] for the generated files).
 //!
-//! A function is either one declared action ([`crate::actions::ACTIONS`], one function
-//! each, named after it) or a group of other routes with the fragment that serves them.
+//! A function is one declared action ([`crate::actions::ACTIONS`], one function each,
+//! named after it), a group of other routes with the fragment that serves them, or a
+//! scheduled job ([`SCHEDULED`]: no routes; an EventBridge schedule invokes it).
 //! Each function crate's `main.rs` is the same line: [`function`] finds the function
 //! named like its package at compile time, so a crate without a function does not build
 //! and a binary links only its own handlers.
@@ -29,7 +30,18 @@ pub enum Function {
     /// Other routes (method, path in API Gateway's `{param}` syntax, which axum shares)
     /// and the fragment serving them.
     Routes { name: &'static str, routes: &'static [(Method, &'static str)], fragment: Fragment },
+    /// A job with no routes, invoked on an EventBridge schedule (`rate(...)` or
+    /// `cron(...)`); each invocation runs `job` once (see [`crate::lambda`]).
+    Scheduled { name: &'static str, schedule: &'static str, job: Job },
 }
+
+/// A scheduled function's work, given the state built once per cold start: what it did,
+/// as JSON (the invocation's response and log line).
+pub type Job = fn(AppState) -> futures_util::future::BoxFuture<'static, anyhow::Result<serde_json::Value>>;
+
+/// The scheduled functions.
+pub const SCHEDULED: &[Function] =
+    &[Function::Scheduled { name: "sweep", schedule: "rate(1 hour)", job: crate::sweep::scheduled }];
 
 /// The functions that are not actions.
 pub const ROUTE_GROUPS: &[Function] = &[
@@ -105,16 +117,20 @@ pub const ROUTE_GROUPS: &[Function] = &[
     },
 ];
 
-/// Every function: the route groups, then one per action.
+/// Every function: the route groups, then one per action, then the scheduled ones.
 pub fn functions() -> impl Iterator<Item = Function> {
-    ROUTE_GROUPS.iter().copied().chain(ACTIONS.iter().map(|action| Function::Action(action)))
+    ROUTE_GROUPS
+        .iter()
+        .copied()
+        .chain(ACTIONS.iter().map(|action| Function::Action(action)))
+        .chain(SCHEDULED.iter().copied())
 }
 
 impl Function {
     pub fn name(&self) -> Cow<'static, str> {
         match self {
             Function::Action(action) => Cow::Owned(action.function_name()),
-            Function::Routes { name, .. } => Cow::Borrowed(name),
+            Function::Routes { name, .. } | Function::Scheduled { name, .. } => Cow::Borrowed(name),
         }
     }
 
@@ -123,6 +139,15 @@ impl Function {
         match self {
             Function::Action(action) => vec![(action.method.clone(), action.path())],
             Function::Routes { routes, .. } => routes.iter().map(|(m, p)| (m.clone(), (*p).to_owned())).collect(),
+            Function::Scheduled { .. } => Vec::new(),
+        }
+    }
+
+    /// The EventBridge schedule expression of a scheduled function.
+    pub fn schedule(&self) -> Option<&'static str> {
+        match self {
+            Function::Scheduled { schedule, .. } => Some(schedule),
+            _ => None,
         }
     }
 
@@ -131,6 +156,7 @@ impl Function {
         match self {
             Function::Action(action) => action.router(state),
             Function::Routes { fragment, .. } => fragment(state),
+            Function::Scheduled { .. } => Router::new(),
         }
     }
 }
@@ -154,13 +180,24 @@ pub const fn function(name: &str) -> Function {
         i += 1;
     }
     let mut i = 0;
+    while i < SCHEDULED.len() {
+        if let Function::Scheduled { name: scheduled, .. } = SCHEDULED[i]
+            && same(scheduled.as_bytes(), name.as_bytes(), false)
+        {
+            return SCHEDULED[i];
+        }
+        i += 1;
+    }
+    let mut i = 0;
     while i < ACTIONS.len() {
         if same(ACTIONS[i].name.as_bytes(), name.as_bytes(), true) {
             return Function::Action(ACTIONS[i]);
         }
         i += 1;
     }
-    panic!("no function of shared::routes has this crate's name; declare it (an action, or a route group)")
+    panic!(
+        "no function of shared::routes has this crate's name; declare it (an action, a route group or a scheduled job)"
+    )
 }
 
 /// Byte equality; with `kebab`, `_` in `declared` matches `-` in `wanted`.

@@ -26,7 +26,7 @@ pub const SWAP_STATUS: Action = Action {
     method: Method::GET,
     scope: Scope::McpInvoke,
     summary: "Status of a requested swap",
-    description: "Whether a requested swap is pending approval, executed (with its signature), failed, rejected or expired.",
+    description: "Whether a requested swap is pending approval, executed (with its signature), failed, rejected, expired, or unknown (its execution was interrupted: the user should check their wallet; it is never run again).",
     consequential: false,
     tools: &[],
     query: &[("approval_id", true, uuid, "The approval_id swap_execute returned.")],

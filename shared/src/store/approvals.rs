@@ -24,17 +24,22 @@ pub enum ApprovalStatus {
     Rejected,
     /// Nobody decided before `expires_at`.
     Expired,
+    /// The execution was interrupted (a crash) and whether the swap ran is unknown; the
+    /// sweep records this for an approval left `executing`, never runs it again, and tells
+    /// the user to check their wallet (see [`crate::store::sweep`]).
+    Unknown,
 }
 
 impl ApprovalStatus {
     /// Every status, in life-cycle order.
-    pub const ALL: [ApprovalStatus; 6] = [
+    pub const ALL: [ApprovalStatus; 7] = [
         ApprovalStatus::PendingApproval,
         ApprovalStatus::Executing,
         ApprovalStatus::Executed,
         ApprovalStatus::Failed,
         ApprovalStatus::Rejected,
         ApprovalStatus::Expired,
+        ApprovalStatus::Unknown,
     ];
 
     /// The stored (and serialized) name.
@@ -46,6 +51,7 @@ impl ApprovalStatus {
             ApprovalStatus::Failed => "failed",
             ApprovalStatus::Rejected => "rejected",
             ApprovalStatus::Expired => "expired",
+            ApprovalStatus::Unknown => "unknown",
         }
     }
 

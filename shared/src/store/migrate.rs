@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { name: "0006_pkce_and_refresh", sql: include_str!("../../../migrations/0006_pkce_and_refresh.sql") },
     Migration { name: "0007_entitlements", sql: include_str!("../../../migrations/0007_entitlements.sql") },
     Migration { name: "0009_durable_receipts", sql: include_str!("../../../migrations/0009_durable_receipts.sql") },
+    Migration { name: "0010_sweep", sql: include_str!("../../../migrations/0010_sweep.sql") },
     Migration {
         name: "0012_client_registrations",
         sql: include_str!("../../../migrations/0012_client_registrations.sql"),

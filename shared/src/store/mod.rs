@@ -7,7 +7,8 @@
 //! [`GrantStore`] (grants and their refresh tokens: RFC 6749 §4.1, §6 and the rotation
 //! advice of OAuth 2.0 Security BCP §4.14), [`ReceiptStore`] (receipts),
 //! [`ApprovalStore`] (swap approvals), [`NotificationStore`] (notifications and voice
-//! handoffs) and [`LimitStore`] (rate-limit counters shared by every instance). Each
+//! handoffs), [`LimitStore`] (rate-limit counters shared by every instance) and
+//! [`SweepStore`] (removing what is no longer needed, so nothing grows without bound). Each
 //! lives in its own module with the records it uses; everything is re-exported here, and
 //! [`prelude`] brings every trait into scope (method calls on a concrete backend need the
 //! family's trait in scope; on `dyn Store` they do not).
@@ -35,6 +36,7 @@ pub mod limits;
 pub mod notifications;
 pub mod profiles;
 pub mod receipts;
+pub mod sweep;
 
 pub mod memory;
 pub mod migrate;
@@ -58,13 +60,14 @@ pub use notifications::{Notification, NotificationStore, VoiceHandoff};
 pub use postgres::PgStore;
 pub use profiles::{ActionContext, LAST_USED_GRANULARITY, Profile, ProfileStore};
 pub use receipts::{Receipt, ReceiptCursor, ReceiptStatus, ReceiptStore};
+pub use sweep::{SweepReport, SweepStore};
 
 /// Every store trait, for `use crate::store::prelude::*;` where a concrete backend's
 /// methods are called.
 pub mod prelude {
     pub use super::{
         ApprovalStore, AuthorizationStore, ClientStore, GrantStore, Health, LimitStore, NotificationStore,
-        ProfileStore, ReceiptStore, Store,
+        ProfileStore, ReceiptStore, Store, SweepStore,
     };
 }
 
@@ -102,6 +105,7 @@ pub trait Store:
     + ApprovalStore
     + NotificationStore
     + LimitStore
+    + SweepStore
 {
 }
 
@@ -115,5 +119,6 @@ impl<T> Store for T where
         + ApprovalStore
         + NotificationStore
         + LimitStore
+        + SweepStore
 {
 }

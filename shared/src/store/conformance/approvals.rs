@@ -10,7 +10,7 @@ use super::now;
 use crate::ids::{ApprovalId, ClientId, GrantId, UserId};
 use crate::store::{ApprovalOutcome, ApprovalStatus, ClaimOutcome, RequestedApproval, Store, SwapApproval};
 
-fn an_approval(user_id: UserId, key: &str, now: DateTime<Utc>) -> SwapApproval {
+pub(super) fn an_approval(user_id: UserId, key: &str, now: DateTime<Utc>) -> SwapApproval {
     SwapApproval {
         id: ApprovalId::random(),
         user_id,

@@ -66,7 +66,7 @@ pub async fn authorization_requests_expire_and_count_logins(store: &dyn Store) {
 /// A PKCE verifier (RFC 7636 Appendix B).
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-fn a_code(client: &OAuthClient, now: DateTime<Utc>) -> AuthorizationCode {
+pub(super) fn a_code(client: &OAuthClient, now: DateTime<Utc>) -> AuthorizationCode {
     AuthorizationCode {
         code_hash: new_token(),
         client_id: client.id.clone(),

@@ -27,6 +27,7 @@ pub mod limits;
 pub mod notifications;
 pub mod profiles;
 pub mod receipts;
+pub mod sweep;
 
 pub use receipts::a_receipt;
 
@@ -37,7 +38,7 @@ pub use receipts::a_receipt;
 ///
 /// `store_conformance!(tests: make)` expands, where it is invoked, to one module per
 /// family (`health`, `profiles`, `clients`, `authorization`, `grants`, `receipts`,
-/// `approvals`, `notifications`, `limits`) holding one multi-threaded `#[tokio::test]` per
+/// `approvals`, `notifications`, `limits`, `sweep`) holding one multi-threaded `#[tokio::test]` per
 /// check, named after it. Each test calls `make().await`, an `async fn` of the invoking
 /// module returning `(Arc<dyn Store>, guard)`, and runs its check on that store while the
 /// guard (e.g. the test's database) lives.
@@ -103,6 +104,11 @@ macro_rules! store_conformance {
                 rate_limit_windows_count_per_bucket_key_and_window(&),
                 rate_limit_keys_do_not_hold_the_value(&),
                 concurrent_rate_limit_hits_each_see_their_own_count(Arc),
+            }
+            sweep {
+                sweep_removes_what_expired_and_keeps_what_lives(&),
+                a_stuck_execution_becomes_unknown_once_and_is_notified(&),
+                concurrent_sweeps_resolve_each_stuck_execution_once(Arc),
             }
         }
     };

@@ -5,9 +5,10 @@
 //! One mutex over all the maps makes every method a transaction, which is how this
 //! backend matches the atomicity the Postgres one gets from SQL (single-use codes,
 //! exactly-once approval claims, refresh rotation). The lock is never held across an
-//! `.await`. Data lives as long as the process.
+//! `.await`. Data lives as long as the process, less what the sweep removes and the
+//! per-user caps drop (see the `sweep` module).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use anyhow::anyhow;
@@ -30,6 +31,9 @@ mod limits;
 mod notifications;
 mod profiles;
 mod receipts;
+mod sweep;
+
+pub use sweep::{NOTIFICATIONS_PER_USER, RECEIPTS_PER_USER};
 
 /// The in-memory store. Cheap to create; starts with the same tier defaults the
 /// migrations seed.
@@ -58,6 +62,10 @@ struct State {
     voice_handoffs: HashMap<Uuid, VoiceHandoff>,
     /// Rate-limit counters by (bucket, key, window start).
     rate_limits: HashMap<(String, LimitKey, DateTime<Utc>), i64>,
+    /// Each user's notification ids, oldest first: the per-user cap drops from the front.
+    notification_order: HashMap<UserId, VecDeque<Uuid>>,
+    /// Each user's receipt ids, oldest first: the per-user cap drops from the front.
+    receipt_order: HashMap<UserId, VecDeque<Uuid>>,
 }
 
 #[derive(Debug)]

@@ -17,7 +17,7 @@ impl NotificationStore for MemoryStore {
         if state.notifications.contains_key(&notification.id) {
             return Err(StoreError::Conflict("notification"));
         }
-        state.notifications.insert(notification.id, notification.clone());
+        state.add_notification(notification.clone());
         Ok(())
     }
 

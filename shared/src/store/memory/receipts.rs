@@ -20,6 +20,7 @@ impl ReceiptStore for MemoryStore {
         }
         for receipt in receipts {
             state.receipts.insert(receipt.id, receipt.clone());
+            state.note_receipt(receipt.user_id, receipt.id);
         }
         Ok(())
     }

@@ -35,6 +35,7 @@ mod limits;
 mod notifications;
 mod profiles;
 mod receipts;
+mod sweep;
 
 /// Connections per pool. A Lambda execution environment serves one request at a time;
 /// a few connections cover the concurrent MCP fan-out and `connector serve`.
