@@ -129,7 +129,8 @@ impl Action {
     /// for the request log line's metrics ([`metrics`]).
     pub fn router(&'static self, state: AppState) -> Router {
         let filter = MethodFilter::try_from(self.method.clone()).expect("actions use GET or POST");
-        let measured = metrics::Measured { namespace: state.config.metrics_namespace.as_str().into(), action: self.name };
+        let measured =
+            metrics::Measured { namespace: state.config.metrics_namespace.as_str().into(), action: self.name };
         Router::new()
             .route(&self.path(), (self.handler)(filter))
             .with_state(ActionState { app: state, action: self })
