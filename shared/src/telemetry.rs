@@ -3,7 +3,7 @@
 //! `LOG_LEVEL`, else `info`.
 //!
 //! An action call's request line also carries its CloudWatch metrics as an Embedded
-//! Metric Format document ([`crate::actions::metrics`]). EMF needs a top-level `_aws`
+//! Metric Format document ([`crate::metrics`]). EMF needs a top-level `_aws`
 //! *object*, and tracing's JSON formatter writes every field as a string or a number, so
 //! [`Emf`] wraps the formatter: a line whose event has an [`EMF_FIELD`] field is formatted
 //! as usual, then that field's text is put back as the JSON object it is. Every other

@@ -13,13 +13,12 @@
 //! query for grant liveness, tier, channel and the tier's tools); the handler checks the
 //! tier allows each MCP tool, calls it with a per-call MCP JWT, and [`ActionCall::finish`]
 //! writes every tool call's receipt in one round trip; the response carries the ids.
-//! Each call's request log line carries its CloudWatch metrics ([`metrics`]).
+//! Each call's request log line carries its CloudWatch metrics ([`crate::metrics`]).
 
 pub mod alerts;
 pub mod fit;
 pub mod guard;
 pub mod input;
-pub mod metrics;
 pub mod portfolio;
 pub mod profile;
 pub mod schema;
@@ -44,6 +43,7 @@ use crate::error::ApiError;
 use crate::http::RequestId;
 use crate::ids::ApprovalId;
 use crate::mcp::{McpCaller, McpError};
+use crate::metrics;
 use crate::receipts::args_digest;
 use crate::scope::Scope;
 use crate::state::AppState;
@@ -126,7 +126,7 @@ impl Action {
 
     /// The action's one route, with its declaration as the handler's state, behind the
     /// safety net that keeps every answer within ChatGPT's size limit ([`fit`]), measured
-    /// for the request log line's metrics ([`metrics`]).
+    /// for the request log line's metrics ([`crate::metrics`]).
     pub fn router(&'static self, state: AppState) -> Router {
         let filter = MethodFilter::try_from(self.method.clone()).expect("actions use GET or POST");
         let measured =

@@ -17,9 +17,9 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use crate::actions::metrics::ActionMetrics;
 use crate::config::Config;
 use crate::error::{ApiError, ErrorBody};
+use crate::metrics::ActionMetrics;
 
 /// The largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 100 * 1024;

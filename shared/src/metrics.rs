@@ -3,7 +3,7 @@
 //! Embedded Metric Format document and turns its members into metrics.
 //!
 //! [`measure`] wraps each action's route: it gives the call an [`UpstreamClock`] (the
-//! [`super::ActionCall`] adds each MCP call's latency to it) and puts an [`ActionMetrics`]
+//! [`crate::actions::ActionCall`] adds each MCP call's latency to it) and puts an [`ActionMetrics`]
 //! on the response. The request log line ([`crate::http::observe`]) then carries
 //! `action`, `status_class`, `calls` (1) and `upstream_ms` (only when an upstream call
 //! was made), and the `_aws` directive that names them ([`ActionMetrics::directive`]);
@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 pub const DIMENSIONS: [&str; 2] = ["action", "status_class"];
 
 /// The sum of one action call's upstream latencies, shared between the route's wrapper
-/// and the handler's [`super::ActionCall`].
+/// and the handler's [`crate::actions::ActionCall`].
 #[derive(Clone, Default, Debug)]
 pub struct UpstreamClock(Arc<Mutex<Option<Duration>>>);
 
