@@ -213,6 +213,24 @@ async fn every_action_call_on_connector_serve_logs_one_emf_metric_in_its_request
     }
     assert_eq!(line["http.route"], "/healthz");
 
+    // Every declared action, called as it comes (some answer 400 to an empty request):
+    // one valid EMF line each, under its own name and the class of the status it answered.
+    for action in shared::actions::ACTIONS {
+        let url = format!("{}{}", served.base_url, action.path());
+        let request = match action.method.as_str() {
+            "POST" => shared::tls::client().post(&url).json(&json!({})),
+            _ => shared::tls::client().get(&url),
+        };
+        let response = request.bearer_auth(&token).send().await.expect("request");
+        let status = response.status().as_u16();
+        let request_id = response.headers()["x-request-id"].to_str().expect("id").to_owned();
+        let line = line_of(lines, &request_id).await;
+        assert_emf(&line, DEFAULT_METRICS_NAMESPACE);
+        assert_eq!(line["action"], action.name, "{line}");
+        assert_eq!(line["status_class"], format!("{}xx", status / 100), "{} answered {status}: {line}", action.name);
+        assert_eq!(line["http.status"], status, "{line}");
+    }
+
     // Never a token in the log.
     assert!(!served.raw_logs().contains(&token), "an access token reached the logs");
 }

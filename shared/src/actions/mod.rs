@@ -135,6 +135,8 @@ impl Action {
             .route(&self.path(), (self.handler)(filter))
             .with_state(ActionState { app: state, action: self })
             .layer(axum::middleware::map_response(fit::within_limit))
+            // Inside `measure`, so a panicking action is still counted (under 5xx).
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(crate::http::panicked))
             .layer(axum::middleware::from_fn_with_state(measured, metrics::measure))
     }
 }

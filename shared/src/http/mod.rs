@@ -37,9 +37,7 @@ pub fn finish(routes: Router, config: &Config) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(|_panic| {
-            ApiError::Unexpected(anyhow::anyhow!("the handler panicked")).into_response()
-        }))
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn(observe));
     // Outermost, so every answer has it: pages, JSON, errors, even a panic's.
     if config.public_base_url.starts_with("https://") {
@@ -47,6 +45,11 @@ pub fn finish(routes: Router, config: &Config) -> Router {
     } else {
         routes
     }
+}
+
+/// What a panicking handler answers: a 500 JSON error, the process keeps serving.
+pub fn panicked(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Unexpected(anyhow::anyhow!("the handler panicked")).into_response()
 }
 
 async fn strict_transport_security(mut response: Response) -> Response {
