@@ -50,7 +50,14 @@ pub struct Config {
     pub enable_voice: bool,
     /// Dexter Voice's page that receives a handoff (`VOICE_URL`).
     pub voice_url: String,
+    /// The CloudWatch namespace of the per-action metrics in the request log line
+    /// (`METRICS_NAMESPACE`; template.yaml sets `DexterConnector/<stack>`, which the
+    /// dashboard searches).
+    pub metrics_namespace: String,
 }
+
+/// The metrics namespace when `METRICS_NAMESPACE` is not set (`connector serve`).
+pub const DEFAULT_METRICS_NAMESPACE: &str = "DexterConnector/local";
 
 #[derive(Clone, Debug)]
 pub struct DatabaseConfig {
@@ -364,6 +371,17 @@ impl Config {
             voice_url: match var("VOICE_URL") {
                 Some(url) => parse_url("VOICE_URL", &url)?,
                 None => "https://dexter.cash/voice".into(),
+            },
+            metrics_namespace: match var("METRICS_NAMESPACE") {
+                None => DEFAULT_METRICS_NAMESPACE.into(),
+                // CloudWatch: 1 to 255 characters, no colon.
+                Some(ns) if !ns.is_empty() && ns.len() <= 255 && !ns.contains(':') => ns,
+                Some(_) => {
+                    return Err(ConfigError::Malformed {
+                        name: "METRICS_NAMESPACE",
+                        reason: "expected 1 to 255 characters without a colon".into(),
+                    });
+                }
             },
         })
     }

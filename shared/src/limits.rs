@@ -6,7 +6,8 @@
 //! A [`Budget`] is a bucket name, a limit and a fixed window. [`spend`] counts one use
 //! atomically *before* the guarded work and says whether it fits: of any number of
 //! concurrent callers, exactly `limit` are allowed per window. [`exhausted`] only looks,
-//! for budgets that count failures after the fact (the token endpoint). Windows are
+//! for budgets that count failures after the fact (the token endpoint). [`refund`] gives a
+//! use back when it never happened because Supabase Auth or Turnstile was down. Windows are
 //! aligned to the epoch (an hourly budget restarts on the hour), except per-request
 //! budgets, which last as long as their request.
 //!
@@ -117,6 +118,18 @@ pub async fn spend_in(
         store.purge_limits(now - KEEP_WINDOWS).await?;
     }
     Ok(budget.verdict(count, window_start, now))
+}
+
+/// Gives back one use of `budget` by `key` that [`spend`] counted at `now` (the same
+/// `now`, so the same window): for a use that did not happen because a service the
+/// connector depends on was unavailable. Our outage is not the person's attempt.
+pub async fn refund(store: &dyn Store, budget: &Budget, key: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    refund_in(store, budget, key, budget.window_start(now)).await
+}
+
+/// [`refund`] of a use counted by [`spend_in`] in the window starting at `window_start`.
+pub async fn refund_in(store: &dyn Store, budget: &Budget, key: &str, window_start: DateTime<Utc>) -> StoreResult<()> {
+    store.refund_hit(budget.bucket, &LimitKey::of(budget.bucket, key), window_start).await
 }
 
 /// Whether `key` has already used all of `budget` in the window of `now`, without

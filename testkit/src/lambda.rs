@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -53,6 +53,8 @@ pub struct LambdaFunction {
     first: Option<oneshot::Receiver<Answer>>,
     /// The process's stderr, read as it comes (a full pipe would stall the function).
     stderr: tokio::task::JoinHandle<String>,
+    /// The process's stdout lines so far (its JSON log), read as they come.
+    stdout: Arc<std::sync::Mutex<Vec<String>>>,
     server: tokio::task::JoinHandle<()>,
     sequence: u64,
 }
@@ -122,7 +124,7 @@ impl LambdaFunction {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_REGION", "us-east-1")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let spawned_at = Instant::now();
@@ -136,7 +138,29 @@ impl LambdaFunction {
             }
             text
         });
-        Ok(LambdaFunction { child, pid, spawned_at, events, pending, first_next, first, stderr, server, sequence })
+        let stdout_lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        if let Some(stdout) = child.stdout.take() {
+            let sink = stdout_lines.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            });
+        }
+        Ok(LambdaFunction {
+            child,
+            pid,
+            spawned_at,
+            events,
+            pending,
+            first_next,
+            first,
+            stderr,
+            stdout: stdout_lines,
+            server,
+            sequence,
+        })
     }
 
     /// Waits for the response to the event given to [`LambdaFunction::start_with`];
@@ -167,6 +191,12 @@ impl LambdaFunction {
             Ok(Err(_)) => Err(anyhow!("the runtime dropped the invocation")),
             Err(_) => Err(anyhow!("no response within 20 s (process status: {:?})", self.child.try_wait())),
         }
+    }
+
+    /// The function's stdout lines so far that are JSON (its log lines), parsed.
+    pub fn log_lines(&self) -> Vec<Value> {
+        let lines = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
+        lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     /// Waits for the process to exit (it should, on a startup error) and returns its

@@ -16,6 +16,9 @@
 //!   `GET /auth/v1/.well-known/jwks.json` ([`TestSigningKey`]: committed test keys whose
 //!   private halves the tests sign session tokens with), counting the fetches, and can
 //!   rotate them.
+//!
+//! Both can be taken down and brought back (`go_down(status)`, `recover()`): while down
+//! they answer that 5xx to every call without processing it, as an outage would.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -82,6 +85,8 @@ struct SiteverifyState {
     lose_answers: usize,
     /// Bytes of padding (in `cdata`) every successful answer carries.
     padding: usize,
+    /// `Some(status)` while it is down: every call answers that status, unprocessed.
+    outage: Option<StatusCode>,
 }
 
 /// Where [`FakeSiteverify::issue_token`]'s challenges are solved: the host of the
@@ -140,6 +145,17 @@ impl FakeSiteverify {
     pub fn lose_next_answer(&self) {
         lock(&self.state).lose_answers += 1;
     }
+
+    /// An outage: until [`FakeSiteverify::recover`], every call answers `status` (a 5xx)
+    /// without looking at the token, as Cloudflare's edge does when siteverify is down.
+    pub fn go_down(&self, status: u16) {
+        lock(&self.state).outage = Some(StatusCode::from_u16(status).expect("a status"));
+    }
+
+    /// The outage is over.
+    pub fn recover(&self) {
+        lock(&self.state).outage = None;
+    }
 }
 
 async fn siteverify(
@@ -148,6 +164,9 @@ async fn siteverify(
 ) -> Response {
     let mut s = lock(&state);
     s.calls += 1;
+    if let Some(status) = s.outage {
+        return (status, "siteverify is unavailable").into_response();
+    }
     let token = form.get("response").cloned().unwrap_or_default();
     *s.sends.entry(token.clone()).or_default() += 1;
     s.last_remoteip = form.get("remoteip").cloned();
@@ -224,6 +243,8 @@ struct AuthState {
     /// The public JWKs the JWKS endpoint publishes.
     published: Vec<Value>,
     jwks_fetches: usize,
+    /// `Some(status)` while it is down: `/otp` and `/verify` answer that status, unprocessed.
+    outage: Option<StatusCode>,
 }
 
 #[derive(Clone)]
@@ -254,6 +275,7 @@ impl FakeSupabaseAuth {
             http: shared::tls::client(),
             published: vec![TestSigningKey::es256().public_jwk, TestSigningKey::rs256().public_jwk],
             jwks_fetches: 0,
+            outage: None,
         }));
         let router = Router::new()
             .route("/auth/v1/.well-known/jwks.json", get(jwks))
@@ -342,6 +364,17 @@ impl FakeSupabaseAuth {
     /// How many times the JWKS was fetched.
     pub fn jwks_fetches(&self) -> usize {
         lock(&self.state).jwks_fetches
+    }
+
+    /// An outage: until [`FakeSupabaseAuth::recover`], `/otp` and `/verify` answer
+    /// `status` (a 5xx) with a gateway's HTML body, sending and checking nothing.
+    pub fn go_down(&self, status: u16) {
+        lock(&self.state).outage = Some(StatusCode::from_u16(status).expect("a status"));
+    }
+
+    /// The outage is over.
+    pub fn recover(&self) {
+        lock(&self.state).outage = None;
     }
 
     /// Lets every code and link sent so far run out, as an hour passing would.
@@ -498,6 +531,9 @@ async fn otp(
 ) -> Response {
     let captcha = {
         let s = lock(&state);
+        if let Some(status) = s.outage {
+            return outage_answer(status);
+        }
         if let Err(refusal) = check_apikey(&s, &headers) {
             return refusal;
         }
@@ -597,8 +633,16 @@ async fn check_captcha(http: &reqwest::Client, url: &str, secret: &str, token: &
     Ok(answer["error-codes"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(str::to_owned)).collect())
 }
 
+/// What a down Supabase project answers: a gateway's error page, not GoTrue's JSON.
+fn outage_answer(status: StatusCode) -> Response {
+    (status, [("content-type", "text/html")], "<html><body><h1>Service Unavailable</h1></body></html>").into_response()
+}
+
 async fn verify(State(state): State<Arc<Mutex<AuthState>>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     let mut s = lock(&state);
+    if let Some(status) = s.outage {
+        return outage_answer(status);
+    }
     if let Err(refusal) = check_apikey(&s, &headers) {
         return refusal;
     }

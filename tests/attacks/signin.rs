@@ -588,7 +588,8 @@ fn assert_host_cookie(set_cookie: &str) {
 // ---- answers from upstream ---------------------------------------------------------------
 
 /// A siteverify or Supabase answer padded past 64 KiB is refused without being read
-/// whole: no email is bound, nobody is signed in.
+/// whole: no email is bound, nobody is signed in. Such an answer is the provider failing,
+/// so the step answers the outage page (`503`, `Retry-After`, the step's form again).
 #[tokio::test]
 async fn oversized_answers_from_siteverify_and_supabase_are_refused() {
     let c = Connector::start().await;
@@ -596,17 +597,21 @@ async fn oversized_answers_from_siteverify_and_supabase_are_refused() {
     let victim = unique_email();
     let mut browser = Browser::default();
     let login = c.authorize(&mut browser).await;
+    let outage_page = |page: &Page| {
+        assert_eq!(page.status, 503, "{}", page.body);
+        assert!(page.headers.contains_key("retry-after"), "no Retry-After");
+        assert!(page.body.contains("briefly unavailable"), "{}", page.body);
+    };
 
     c.siteverify.pad_answers(ONE_MIB);
     let page = c.request_email(&mut browser, &login, &victim).await;
-    assert_eq!(page.status, 400, "{}", page.body);
-    assert!(page.body.contains("human check failed"));
+    outage_page(&page);
     assert_eq!(c.supabase.otp_calls(), 0);
 
     c.siteverify.pad_answers(0);
     c.supabase.pad_answers(ONE_MIB);
     let page = c.request_email(&mut browser, &login, &victim).await;
-    assert_eq!(page.status, 500, "{}", page.body);
+    outage_page(&page);
     assert_eq!(c.request_row(&login).await, Some((None, false)), "bound although the send's outcome is unknown");
 
     c.supabase.pad_answers(0);
@@ -614,7 +619,7 @@ async fn oversized_answers_from_siteverify_and_supabase_are_refused() {
     c.supabase.pad_answers(ONE_MIB);
     let right = c.supabase.last_code_for(&victim).expect("a code");
     let page = c.try_code(&mut browser, &login, &right).await;
-    assert_eq!(page.status, 500, "{}", page.body);
+    outage_page(&page);
     assert_eq!(c.request_row(&login).await, Some((Some(victim), false)), "signed in on an unread answer");
 }
 

@@ -13,6 +13,7 @@
 //! query for grant liveness, tier, channel and the tier's tools); the handler checks the
 //! tier allows each MCP tool, calls it with a per-call MCP JWT, and [`ActionCall::finish`]
 //! writes every tool call's receipt in one round trip; the response carries the ids.
+//! Each call's request log line carries its CloudWatch metrics ([`crate::metrics`]).
 
 pub mod alerts;
 pub mod fit;
@@ -42,6 +43,7 @@ use crate::error::ApiError;
 use crate::http::RequestId;
 use crate::ids::ApprovalId;
 use crate::mcp::{McpCaller, McpError};
+use crate::metrics;
 use crate::receipts::args_digest;
 use crate::scope::Scope;
 use crate::state::AppState;
@@ -123,13 +125,19 @@ impl Action {
     }
 
     /// The action's one route, with its declaration as the handler's state, behind the
-    /// safety net that keeps every answer within ChatGPT's size limit ([`fit`]).
+    /// safety net that keeps every answer within ChatGPT's size limit ([`fit`]), measured
+    /// for the request log line's metrics ([`crate::metrics`]).
     pub fn router(&'static self, state: AppState) -> Router {
         let filter = MethodFilter::try_from(self.method.clone()).expect("actions use GET or POST");
+        let measured =
+            metrics::Measured { namespace: state.config.metrics_namespace.as_str().into(), action: self.name };
         Router::new()
             .route(&self.path(), (self.handler)(filter))
             .with_state(ActionState { app: state, action: self })
             .layer(axum::middleware::map_response(fit::within_limit))
+            // Inside `measure`, so a panicking action is still counted (under 5xx).
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(crate::http::panicked))
+            .layer(axum::middleware::from_fn_with_state(measured, metrics::measure))
     }
 }
 
@@ -150,6 +158,8 @@ pub struct ActionCall {
     pub request_id: String,
     pub action: &'static Action,
     receipts: Vec<Receipt>,
+    /// Where this call's upstream latencies are summed for its metrics.
+    upstream_clock: metrics::UpstreamClock,
 }
 
 /// One MCP tool call's outcome, with its receipt id.
@@ -163,8 +173,16 @@ impl FromRequestParts<ActionState> for ActionCall {
 
     async fn from_request_parts(parts: &mut Parts, state: &ActionState) -> Result<Self, Self::Rejection> {
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let upstream_clock = parts.extensions.get::<metrics::UpstreamClock>().cloned().unwrap_or_default();
         let caller = guard::authorize(&state.app, &parts.headers, state.action.scope).await?;
-        Ok(ActionCall { state: state.app.clone(), caller, request_id, action: state.action, receipts: Vec::new() })
+        Ok(ActionCall {
+            state: state.app.clone(),
+            caller,
+            request_id,
+            action: state.action,
+            receipts: Vec::new(),
+            upstream_clock,
+        })
     }
 }
 
@@ -199,6 +217,7 @@ impl ActionCall {
             async move {
                 let digest = args_digest(&arguments);
                 let started = std::time::Instant::now();
+                let called = state.mcp.is_some() && action.declares(logical).is_ok();
                 let result = match (&state.mcp, action.declares(logical)) {
                     // A tool the declaration does not list is never called.
                     (_, Err(undeclared)) => Err(McpError::Protocol(undeclared)),
@@ -207,13 +226,16 @@ impl ActionCall {
                         Err(McpError::Unreachable(anyhow::anyhow!("no MCP server is configured (MCP_URL)")))
                     }
                 };
-                (tool, digest, result, started.elapsed())
+                (tool, digest, result, started.elapsed(), called)
             }
         });
         let finished = futures_util::future::join_all(futures).await;
         finished
             .into_iter()
-            .map(|(tool, digest, result, latency)| {
+            .map(|(tool, digest, result, latency, called)| {
+                if called {
+                    self.upstream_clock.add(latency);
+                }
                 let receipt = self.receipt(Some(tool), digest, &result, Some(latency));
                 let receipt_id = receipt.id;
                 self.receipts.push(receipt);

@@ -1,7 +1,7 @@
 //! The plumbing every host wraps its routes in (the routes themselves are
 //! [`crate::routes`]). A Lambda function serves one function's routes; `connector serve`
 //! merges them all. Either way [`finish`] adds the same behaviour around them: request
-//! ids, the per-request log line, JSON errors for unknown routes and methods, the body
+//! ids, the per-request log line (with an action call's metrics), JSON errors for unknown routes and methods, the body
 //! size limit, panic recovery, and HSTS when the deployment is https. [`extract`] holds
 //! extractors whose rejections are JSON errors.
 
@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::{ApiError, ErrorBody};
+use crate::metrics::ActionMetrics;
 
 /// The largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 100 * 1024;
@@ -36,9 +37,7 @@ pub fn finish(routes: Router, config: &Config) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(|_panic| {
-            ApiError::Unexpected(anyhow::anyhow!("the handler panicked")).into_response()
-        }))
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn(observe));
     // Outermost, so every answer has it: pages, JSON, errors, even a panic's.
     if config.public_base_url.starts_with("https://") {
@@ -46,6 +45,11 @@ pub fn finish(routes: Router, config: &Config) -> Router {
     } else {
         routes
     }
+}
+
+/// What a panicking handler answers: a 500 JSON error, the process keeps serving.
+pub fn panicked(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Unexpected(anyhow::anyhow!("the handler panicked")).into_response()
 }
 
 async fn strict_transport_security(mut response: Response) -> Response {
@@ -96,6 +100,8 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     } else {
         next.run(req).instrument(span.clone()).await
     };
+    // Taken before an error body is rendered into a fresh response below.
+    let metrics = response.extensions_mut().remove::<ActionMetrics>();
 
     // axum answers some failures itself (a bare 405, 413 from the body limit): give
     // them the same JSON shape as ours.
@@ -126,14 +132,33 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
 
-    tracing::info!(
-        request_id = %request_id,
-        http.method = %method,
-        http.route = %route,
-        http.status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let status = response.status();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match metrics {
+        // An action call: the same line, plus its metrics as an EMF document (`_aws` is
+        // written as a JSON object by `crate::telemetry`).
+        Some(metrics) => tracing::info!(
+            request_id = %request_id,
+            http.method = %method,
+            http.route = %route,
+            http.status = status.as_u16(),
+            latency_ms,
+            action = metrics.action,
+            status_class = %ActionMetrics::status_class(status),
+            calls = 1u64,
+            upstream_ms = metrics.upstream_ms(),
+            _aws = %metrics.directive(chrono::Utc::now().timestamp_millis()),
+            "request"
+        ),
+        None => tracing::info!(
+            request_id = %request_id,
+            http.method = %method,
+            http.route = %route,
+            http.status = status.as_u16(),
+            latency_ms,
+            "request"
+        ),
+    }
     response
 }
 

@@ -9,7 +9,13 @@
 //! is deleted and the person starts again from ChatGPT; [`limits::CODES_PER_EMAIL`] per
 //! address across requests; and the client address's [`throttle::CALLBACK`] budget on
 //! every request to this route.
+//!
+//! When Supabase Auth is down (unreachable, 5xx, too slow) nothing was checked: the try
+//! is refunded and the step answers `503` with `Retry-After` ([`flow::provider_unavailable`]),
+//! the code page again (or, for a magic link, a page saying to reload it), so the same
+//! code or link works once the provider is back.
 
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -22,6 +28,7 @@ use super::flow::{self, Flow, FlowError};
 use super::login::code_page;
 use super::throttle::{self, too_many_page, wait_text};
 use super::{pages, paths};
+use crate::http::RequestId;
 use crate::identity::{IdentityError, IdentityUser};
 use crate::limits::{self, Verdict};
 use crate::state::AppState;
@@ -43,8 +50,10 @@ struct LinkQuery {
 async fn magic_link(
     State(state): State<AppState>,
     headers: HeaderMap,
+    request_id: Option<Extension<RequestId>>,
     Query(query): Query<LinkQuery>,
 ) -> Result<Response, FlowError> {
+    let request_id = request_id.map(|Extension(RequestId(id))| id).unwrap_or_default();
     let flow = flow::load(&state, &headers, &query.request, None).await?;
     let (Some(token_hash), link_type) = (query.token_hash.as_deref(), query.link_type.as_deref()) else {
         return Ok(pages::error_page(
@@ -53,7 +62,8 @@ async fn magic_link(
             "Open the link exactly as it arrived in your email, or type the code instead.",
         ));
     };
-    if let Some(refusal) = spend_attempt(&state, &flow, flow.request.login_email.as_deref()).await? {
+    let now = Utc::now();
+    if let Some(refusal) = spend_attempt(&state, &flow, flow.request.login_email.as_deref(), now).await? {
         return Ok(refusal);
     }
     match state.identity.verify_magic_link(token_hash, link_type.unwrap_or("magiclink")).await {
@@ -63,6 +73,18 @@ async fn magic_link(
             "This sign-in link has expired",
             "The link was already used or has expired. Start again from ChatGPT.",
         )),
+        Err(IdentityError::Unavailable(cause)) => {
+            tracing::warn!(error.cause_chain = ?cause, "Supabase Auth is unavailable; the try is refunded");
+            refund_attempt(&state, &flow, flow.request.login_email.as_deref(), now).await?;
+            Ok(flow::provider_unavailable(pages::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is briefly unavailable",
+                &format!(
+                    "Your request is kept and this link still works: reload this page in a few seconds to finish \
+                     signing in. (Reference {request_id})"
+                ),
+            )))
+        }
         Err(e) => Err(FlowError::from(anyhow::Error::new(e))),
     }
 }
@@ -78,8 +100,10 @@ struct CodeForm {
 async fn code(
     State(state): State<AppState>,
     headers: HeaderMap,
+    request_id: Option<Extension<RequestId>>,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, FlowError> {
+    let request_id = request_id.map(|Extension(RequestId(id))| id).unwrap_or_default();
     let flow = flow::load(&state, &headers, &form.request, Some(&form.csrf)).await?;
     let Some(email) = flow.request.login_email.clone() else {
         return Ok(Redirect::to(&flow::step_url(paths::LOGIN, flow.request.id)).into_response());
@@ -88,7 +112,8 @@ async fn code(
     if code.is_empty() || code.len() > 10 || !code.chars().all(|c| c.is_ascii_digit()) {
         return Ok(code_page(&flow, &email, StatusCode::BAD_REQUEST, Some("Enter the code from the email.")));
     }
-    if let Some(refusal) = spend_attempt(&state, &flow, Some(&email)).await? {
+    let now = Utc::now();
+    if let Some(refusal) = spend_attempt(&state, &flow, Some(&email), now).await? {
         return Ok(refusal);
     }
     match state.identity.verify_email_code(&email, &code).await {
@@ -109,6 +134,12 @@ async fn code(
             "Too many attempts",
             "Too many codes were tried. Wait a minute and start again from ChatGPT.",
         )),
+        Err(IdentityError::Unavailable(cause)) => {
+            tracing::warn!(error.cause_chain = ?cause, "Supabase Auth is unavailable; the try is refunded");
+            refund_attempt(&state, &flow, Some(&email), now).await?;
+            let text = flow::provider_unavailable_text(&request_id);
+            Ok(flow::provider_unavailable(code_page(&flow, &email, StatusCode::SERVICE_UNAVAILABLE, Some(&text))))
+        }
         Err(e) => Err(FlowError::from(anyhow::Error::new(e))),
     }
 }
@@ -116,8 +147,12 @@ async fn code(
 /// Spends one try from the request's and the address's budgets, before the identity
 /// provider sees it; the page to show instead when one is used up. A request out of
 /// tries is deleted: it can never be completed, whatever code comes next.
-async fn spend_attempt(state: &AppState, flow: &Flow, email: Option<&str>) -> Result<Option<Response>, FlowError> {
-    let now = Utc::now();
+async fn spend_attempt(
+    state: &AppState,
+    flow: &Flow,
+    email: Option<&str>,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<Response>, FlowError> {
     let store = state.store.as_ref();
     let request = &flow.request;
     let per_request =
@@ -147,6 +182,22 @@ async fn spend_attempt(state: &AppState, flow: &Flow, email: Option<&str>) -> Re
         )));
     }
     Ok(None)
+}
+
+/// Gives back what [`spend_attempt`] spent at `now`: the identity provider checked nothing.
+async fn refund_attempt(
+    state: &AppState,
+    flow: &Flow,
+    email: Option<&str>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), FlowError> {
+    let store = state.store.as_ref();
+    let request = &flow.request;
+    limits::refund_in(store, &limits::CODES_PER_REQUEST, &request.id.to_string(), request.created_at).await?;
+    if let Some(email) = email {
+        limits::refund(store, &limits::CODES_PER_EMAIL, email, now).await?;
+    }
+    Ok(())
 }
 
 async fn complete(state: &AppState, flow: &Flow, user: IdentityUser) -> Result<Response, FlowError> {

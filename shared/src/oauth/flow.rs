@@ -111,6 +111,25 @@ impl From<crate::store::StoreError> for FlowError {
     }
 }
 
+/// A sign-in step's answer when Supabase Auth or Turnstile is unreachable, failing (5xx)
+/// or too slow: our outage, not the person's mistake. `page` is the step's own page again
+/// (with [`provider_unavailable_text`] as its message), now with `503` and `Retry-After`,
+/// so the person submits the same step again once the service is back. The request is
+/// kept, and the step's budgets were refunded by the caller.
+pub fn provider_unavailable(mut page: Response) -> Response {
+    *page.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(crate::error::RETRY_AFTER_SECONDS));
+    page
+}
+
+/// What the person is told on a [`provider_unavailable`] page, with the request id for
+/// support.
+pub fn provider_unavailable_text(request_id: &str) -> String {
+    format!(
+        "Sign-in is briefly unavailable. Your request is kept: try again in a few seconds. (Reference {request_id})"
+    )
+}
+
 pub fn expired() -> FlowError {
     FlowError::page(pages::error_page(
         StatusCode::BAD_REQUEST,

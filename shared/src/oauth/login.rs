@@ -15,7 +15,12 @@
 //! after the email was sent: a request names the address its code is checked against,
 //! and nothing else can put one there. Every request to this route also spends the
 //! client address's [`throttle::LOGIN`] budget.
+//!
+//! When siteverify or Supabase Auth is down (unreachable, 5xx, too slow) the email page
+//! comes back with `503` and `Retry-After` ([`flow::provider_unavailable`]): the request
+//! is kept and the budgets this attempt spent are refunded, so retrying costs nothing.
 
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -28,11 +33,12 @@ use super::flow::{self, Flow, FlowError};
 use super::pages::{self, escape, flow_fields};
 use super::paths;
 use super::throttle::{self, too_many_page, wait_text};
+use crate::http::RequestId;
 use crate::http::extract::ClientIp;
 use crate::identity::IdentityError;
 use crate::limits::{self, Verdict};
 use crate::state::AppState;
-use crate::turnstile::{Expected, LOGIN_ACTION};
+use crate::turnstile::{Expected, LOGIN_ACTION, TurnstileError};
 
 pub fn router(state: AppState) -> Router {
     let routes = Router::new().route(paths::LOGIN, get(show).post(submit)).with_state(state.clone());
@@ -70,8 +76,10 @@ async fn submit(
     State(state): State<AppState>,
     client_ip: ClientIp,
     headers: HeaderMap,
+    request_id: Option<Extension<RequestId>>,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, FlowError> {
+    let request_id = request_id.map(|Extension(RequestId(id))| id).unwrap_or_default();
     let flow = flow::load(&state, &headers, &form.request, Some(&form.csrf)).await?;
     let email = form.email.trim().to_ascii_lowercase();
     if !looks_like_email(&email) {
@@ -92,14 +100,28 @@ async fn submit(
         Some(turnstile_token.as_str())
     } else {
         let expected = Expected { hostname: &public_host(&state), action: LOGIN_ACTION };
-        if let Err(e) = state.turnstile.verify(&turnstile_token, client_ip.address().as_deref(), expected).await {
-            tracing::info!(error = %e, "turnstile verification failed");
-            return Ok(email_page(&state, &flow, StatusCode::BAD_REQUEST, Some("The human check failed. Try again.")));
+        match state.turnstile.verify(&turnstile_token, client_ip.address().as_deref(), expected).await {
+            Ok(()) => {}
+            // Nothing was spent yet: the same step can simply be submitted again.
+            Err(TurnstileError::Unavailable(cause)) => {
+                tracing::warn!(error.cause_chain = ?cause, "siteverify is unavailable");
+                return Ok(unavailable(&state, &flow, &request_id));
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "turnstile verification failed");
+                return Ok(email_page(
+                    &state,
+                    &flow,
+                    StatusCode::BAD_REQUEST,
+                    Some("The human check failed. Try again."),
+                ));
+            }
         }
         None
     };
 
-    if let Some(refusal) = spend_send_budgets(&state, &flow, &email, &client_ip).await? {
+    let now = Utc::now();
+    if let Some(refusal) = spend_send_budgets(&state, &flow, &email, &client_ip, now).await? {
         return Ok(refusal);
     }
     let magic_link = format!("{}{}", state.config.public_base_url, flow::step_url(paths::CALLBACK, flow.request.id));
@@ -120,8 +142,35 @@ async fn submit(
             "Too many emails",
             "We sent too many sign-in emails to this address. Wait a minute and try again.",
         )),
+        Err(IdentityError::Unavailable(cause)) => {
+            tracing::warn!(error.cause_chain = ?cause, "Supabase Auth is unavailable; the email budgets are refunded");
+            refund_send_budgets(&state, &flow, &email, &client_ip, now).await?;
+            Ok(unavailable(&state, &flow, &request_id))
+        }
         Err(e) => Err(FlowError::from(anyhow::Error::new(e))),
     }
+}
+
+/// The email page again, with `503` and `Retry-After`: siteverify or Supabase Auth is down.
+fn unavailable(state: &AppState, flow: &Flow, request_id: &str) -> Response {
+    let text = flow::provider_unavailable_text(request_id);
+    flow::provider_unavailable(email_page(state, flow, StatusCode::SERVICE_UNAVAILABLE, Some(&text)))
+}
+
+/// Gives back what [`spend_send_budgets`] spent at `now`: no email was sent.
+async fn refund_send_budgets(
+    state: &AppState,
+    flow: &Flow,
+    email: &str,
+    client_ip: &ClientIp,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), FlowError> {
+    let store = state.store.as_ref();
+    let request = &flow.request;
+    limits::refund_in(store, &limits::EMAILS_PER_REQUEST, &request.id.to_string(), request.created_at).await?;
+    limits::refund(store, &limits::EMAILS_PER_IP, &client_ip.limit_key(), now).await?;
+    limits::refund(store, &limits::EMAILS_PER_ADDRESS, email, now).await?;
+    Ok(())
 }
 
 /// Spends one sign-in email from this request's, this client address's and this email
@@ -131,8 +180,8 @@ async fn spend_send_budgets(
     flow: &Flow,
     email: &str,
     client_ip: &ClientIp,
+    now: chrono::DateTime<Utc>,
 ) -> Result<Option<Response>, FlowError> {
-    let now = Utc::now();
     let store = state.store.as_ref();
     let request = &flow.request;
     let per_request =

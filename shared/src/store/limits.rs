@@ -40,6 +40,9 @@ pub trait LimitStore: Send + Sync {
     /// atomically, and returns the window's count including this hit. Of any number of
     /// concurrent callers, each sees a different count.
     async fn count_hit(&self, bucket: &str, key: &LimitKey, window_start: DateTime<Utc>) -> StoreResult<i64>;
+    /// Takes back one hit counted in the window (never below zero): for a use that did
+    /// not happen because a service the connector depends on failed.
+    async fn refund_hit(&self, bucket: &str, key: &LimitKey, window_start: DateTime<Utc>) -> StoreResult<()>;
     /// The window's count so far, without counting (0 for a window never hit).
     async fn hits(&self, bucket: &str, key: &LimitKey, window_start: DateTime<Utc>) -> StoreResult<i64>;
     /// Forgets every window that started before `before`; how many were forgotten.

@@ -36,6 +36,30 @@ pub async fn rate_limit_windows_count_per_bucket_key_and_window(store: &dyn Stor
     assert_eq!(store.hits(&bucket, &key, next_window).await.expect("hits"), 1);
 }
 
+/// A refund takes back one hit of its window only, never below zero; refunding a window
+/// never hit creates nothing.
+pub async fn rate_limit_refunds_take_back_one_hit(store: &dyn Store) {
+    let now = now();
+    let bucket = a_bucket();
+    let key = LimitKey::of(&bucket, "c@example.com");
+    let next_window = now + Duration::hours(1);
+    store.refund_hit(&bucket, &key, now).await.expect("refund of nothing");
+    assert_eq!(store.hits(&bucket, &key, now).await.expect("hits"), 0);
+    for _ in 0..2 {
+        store.count_hit(&bucket, &key, now).await.expect("hit");
+    }
+    store.count_hit(&bucket, &key, next_window).await.expect("hit");
+    store.refund_hit(&bucket, &key, now).await.expect("refund");
+    assert_eq!(store.hits(&bucket, &key, now).await.expect("hits"), 1);
+    assert_eq!(store.hits(&bucket, &key, next_window).await.expect("hits"), 1, "another window is untouched");
+    assert_eq!(store.count_hit(&bucket, &key, now).await.expect("hit"), 2, "the refunded use is free again");
+    for _ in 0..3 {
+        store.refund_hit(&bucket, &key, now).await.expect("refund");
+    }
+    assert_eq!(store.hits(&bucket, &key, now).await.expect("hits"), 0, "never below zero");
+    assert_eq!(store.count_hit(&bucket, &key, now).await.expect("hit"), 1);
+}
+
 /// Keys are hashes: neither the value nor the bucket can be read back from one.
 pub async fn rate_limit_keys_do_not_hold_the_value(store: &dyn Store) {
     let bucket = a_bucket();

@@ -103,6 +103,7 @@ macro_rules! store_conformance {
             limits {
                 rate_limit_windows_count_per_bucket_key_and_window(&),
                 rate_limit_keys_do_not_hold_the_value(&),
+                rate_limit_refunds_take_back_one_hit(&),
                 concurrent_rate_limit_hits_each_see_their_own_count(Arc),
             }
             sweep {

@@ -15,6 +15,14 @@ impl LimitStore for MemoryStore {
         Ok(*count)
     }
 
+    async fn refund_hit(&self, bucket: &str, key: &LimitKey, window_start: DateTime<Utc>) -> StoreResult<()> {
+        let mut state = self.state()?;
+        if let Some(count) = state.rate_limits.get_mut(&(bucket.to_owned(), key.clone(), window_start)) {
+            *count = (*count - 1).max(0);
+        }
+        Ok(())
+    }
+
     async fn hits(&self, bucket: &str, key: &LimitKey, window_start: DateTime<Utc>) -> StoreResult<i64> {
         let state = self.state()?;
         Ok(state.rate_limits.get(&(bucket.to_owned(), key.clone(), window_start)).copied().unwrap_or(0))

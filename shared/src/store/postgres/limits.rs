@@ -26,6 +26,16 @@ impl LimitStore for PgStore {
         Ok(row.try_get("count")?)
     }
 
+    async fn refund_hit(&self, bucket: &str, key: &LimitKey, window_start: DateTime<Utc>) -> StoreResult<()> {
+        self.execute(
+            "update connector_rate_limits set count = count - 1 \
+             where bucket = $1 and key_hash = $2 and window_start = $3 and count > 0",
+            &[(&bucket, Type::TEXT), (&key.as_str(), Type::TEXT), (&window_start, Type::TIMESTAMPTZ)],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn hits(&self, bucket: &str, key: &LimitKey, window_start: DateTime<Utc>) -> StoreResult<i64> {
         let count = self
             .query_opt(
