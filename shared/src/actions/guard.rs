@@ -5,6 +5,11 @@
 //! Answers: 401 with `WWW-Authenticate: Bearer` for a missing, bad, expired or revoked
 //! token (RFC 6750 §3); 403 `insufficient_scope`; 403 `channel_disabled` when the user's
 //! `channels.chatgpt` is not true; 403 `tool_not_allowed` naming the tool and tier.
+//!
+//! The same guard serves the MCP endpoint's tool calls ([`Resource::Mcp`]): there the
+//! token must be for `{base}/mcp` (a GPT action refuses such a token, and `/mcp` refuses
+//! the actions'), and the channel is [`mcp_channel`]'s: `channels.chatgpt` for ChatGPT's
+//! own MCP clients, `channels.mcp` for every other MCP client.
 
 use axum::http::HeaderMap;
 use chrono::Utc;
@@ -40,18 +45,55 @@ impl Caller {
     }
 }
 
+/// Which resource a request is for, and so which audience its token must carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    /// The GPT actions (`{base}/connector/chatgpt`), called over HTTP.
+    Actions,
+    /// The MCP endpoint (`{base}/mcp`), which calls the actions in-process.
+    Mcp,
+}
+
+/// The profile channel that gates an MCP client: ChatGPT's (client ids on chatgpt.com or
+/// openai.com, as its apps and connectors register) is `chatgpt`, like the GPTs; any other
+/// client is `mcp`.
+pub fn mcp_channel(client_id: &str) -> &'static str {
+    let host = reqwest::Url::parse(client_id).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    match host.as_deref() {
+        Some(host) if ["chatgpt.com", "openai.com"].iter().any(|d| host == *d || host.ends_with(&format!(".{d}"))) => {
+            "chatgpt"
+        }
+        _ => "mcp",
+    }
+}
+
 fn unauthorized(message: &str) -> ApiError {
     ApiError::Unauthorized { code: "invalid_token", message: message.into() }
 }
 
 /// Authenticates the request's bearer token and checks it carries `scope`.
 pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<Caller, ApiError> {
+    authorize_for(state, headers, scope, Resource::Actions).await
+}
+
+/// [`authorize`] for a request to `resource`.
+pub async fn authorize_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: Scope,
+    resource: Resource,
+) -> Result<Caller, ApiError> {
+    let base = &state.config.public_base_url;
+    let audience = match resource {
+        Resource::Actions => access_token::audience(base),
+        Resource::Mcp => access_token::mcp_audience(base),
+    };
     let token = bearer_token(headers).ok_or_else(|| ApiError::Unauthorized {
         code: "invalid_request",
         message: "an OAuth bearer token is required; connect Dexter in ChatGPT".into(),
     })?;
-    let claims = access_token::verify(&state.config.signing_keys, &state.config.public_base_url, token, false)
-        .map_err(|e| match e {
+    let claims =
+        access_token::verify_for(&state.config.signing_keys, base, &[audience], token, false).map_err(|e| match e {
             TokenError::Expired => unauthorized("the access token has expired"),
             TokenError::Invalid => unauthorized("the access token is not valid"),
         })?;
@@ -67,12 +109,27 @@ pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> R
             message: format!("this action needs the {scope} scope; reconnect Dexter and allow it"),
         });
     }
-    if !context.chatgpt_enabled {
+    let channel = match resource {
+        Resource::Actions => "chatgpt",
+        Resource::Mcp => mcp_channel(claims.client_id.as_str()),
+    };
+    let enabled = match channel {
+        "chatgpt" => context.chatgpt_enabled,
+        // Read only for MCP clients, so the actions keep their one query.
+        other => state
+            .store
+            .get_profile(claims.sub)
+            .await?
+            .is_some_and(|p| p.channels.get(other) == Some(&serde_json::Value::Bool(true))),
+    };
+    if !enabled {
+        let name = if channel == "chatgpt" { "ChatGPT" } else { "MCP" };
         return Err(ApiError::Forbidden {
             code: "channel_disabled",
-            message: "the ChatGPT channel is turned off for this Dexter account (channels.chatgpt); \
-                      turn it on in Dexter's settings"
-                .into(),
+            message: format!(
+                "the {name} channel is turned off for this Dexter account (channels.{channel}); \
+                 turn it on in Dexter's settings"
+            ),
         });
     }
     Ok(Caller { claims, context })
