@@ -8,8 +8,8 @@
 //!
 //! The same guard serves the MCP endpoint's tool calls ([`Resource::Mcp`]): there the
 //! token must be for `{base}/mcp` (a GPT action refuses such a token, and `/mcp` refuses
-//! the actions'), and the channel is [`mcp_channel`]'s: `channels.chatgpt` for ChatGPT's
-//! own MCP clients, `channels.mcp` for every other MCP client.
+//! the actions'), and the channel is the client's ([`channel_of`]): `channels.chatgpt`
+//! for ChatGPT's own clients, `channels.mcp` for every other MCP client.
 
 use axum::http::HeaderMap;
 use chrono::Utc;
@@ -19,7 +19,7 @@ use crate::http::extract::bearer_token;
 use crate::oauth::access_token::{self, AccessClaims, TokenError};
 use crate::scope::Scope;
 use crate::state::AppState;
-use crate::store::ActionContext;
+use crate::store::{ActionContext, OAuthClient};
 
 /// A caller who passed the guard.
 #[derive(Clone, Debug)]
@@ -54,17 +54,33 @@ pub enum Resource {
     Mcp,
 }
 
-/// The profile channel that gates an MCP client: ChatGPT's (client ids on chatgpt.com or
-/// openai.com, as its apps and connectors register) is `chatgpt`, like the GPTs; any other
-/// client is `mcp`.
-pub fn mcp_channel(client_id: &str) -> &'static str {
-    let host = reqwest::Url::parse(client_id).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-    match host.as_deref() {
-        Some(host) if ["chatgpt.com", "openai.com"].iter().any(|d| host == *d || host.ends_with(&format!(".{d}"))) => {
-            "chatgpt"
-        }
-        _ => "mcp",
+/// The profile channel that gates a client's links: `chatgpt` for ChatGPT's clients (every
+/// redirect URI on chatgpt.com or openai.com: the GPTs, ChatGPT's apps and connectors),
+/// `mcp` for any other client (Claude, Claude Code, Cursor, local agents). The consent page
+/// and every MCP tool call check the same one.
+pub fn channel_of(client: &OAuthClient) -> &'static str {
+    let chatgpt = !client.redirect_uris.is_empty() && client.redirect_uris.iter().all(|uri| on_chatgpt(uri));
+    if chatgpt { "chatgpt" } else { "mcp" }
+}
+
+fn on_chatgpt(uri: &str) -> bool {
+    let url = reqwest::Url::parse(uri).ok();
+    let host = url.as_ref().filter(|u| u.scheme() == "https").and_then(|u| u.host_str()).map(str::to_ascii_lowercase);
+    host.is_some_and(|host| ["chatgpt.com", "openai.com"].iter().any(|d| host == *d || host.ends_with(&format!(".{d}"))))
+}
+
+/// Whether `user_id`'s profile has `channel` on: `context` already says for `chatgpt`.
+pub async fn channel_enabled(
+    state: &AppState,
+    user_id: crate::ids::UserId,
+    channel: &str,
+    context: Option<&ActionContext>,
+) -> Result<bool, ApiError> {
+    if let (Some(context), "chatgpt") = (context, channel) {
+        return Ok(context.chatgpt_enabled);
     }
+    let profile = state.store.get_profile(user_id).await?;
+    Ok(profile.is_some_and(|p| p.channels.get(channel) == Some(&serde_json::Value::Bool(true))))
 }
 
 fn unauthorized(message: &str) -> ApiError {
@@ -111,17 +127,13 @@ pub async fn authorize_for(
     }
     let channel = match resource {
         Resource::Actions => "chatgpt",
-        Resource::Mcp => mcp_channel(claims.client_id.as_str()),
-    };
-    let enabled = match channel {
-        "chatgpt" => context.chatgpt_enabled,
         // Read only for MCP clients, so the actions keep their one query.
-        other => state
-            .store
-            .get_profile(claims.sub)
-            .await?
-            .is_some_and(|p| p.channels.get(other) == Some(&serde_json::Value::Bool(true))),
+        Resource::Mcp => match state.store.get_client(&claims.client_id).await? {
+            Some(client) => channel_of(&client),
+            None => return Err(unauthorized("this link's app was removed; connect Dexter again")),
+        },
     };
+    let enabled = channel_enabled(state, claims.sub, channel, Some(&context)).await?;
     if !enabled {
         let name = if channel == "chatgpt" { "ChatGPT" } else { "MCP" };
         return Err(ApiError::Forbidden {

@@ -1,9 +1,10 @@
 //! `/oauth/chatgpt/consent`: the signed-in person sees which app asks for what, and as
 //! whom they are signed in (so a browser walked into someone else's sign-in shows it),
 //! and allows or denies. Allow issues a single-use code and returns the browser to the
-//! client; Deny returns `error=access_denied`. A Dexter account without the ChatGPT
-//! channel enabled (`profiles.channels.chatgpt`) gets a page saying how to enable it, and
-//! no code.
+//! client; Deny returns `error=access_denied`. A Dexter account without the client's
+//! channel enabled (`profiles.channels.chatgpt` for ChatGPT's clients, `channels.mcp` for
+//! other MCP clients: `actions::guard::channel_of`) gets a page saying how to enable it,
+//! and no code.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,7 +18,8 @@ use super::flow::{self, Flow, FlowError, client_redirect};
 use super::login::StepQuery;
 use super::pages::{self, escape, flow_fields};
 use super::{CODE_TTL, paths};
-use crate::ids::UserId;
+use crate::actions::guard;
+use crate::ids::{ClientId, UserId};
 use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::AuthorizationCode;
@@ -33,12 +35,28 @@ fn signed_in(flow: &Flow) -> Result<UserId, FlowError> {
         .ok_or_else(|| FlowError::page(Redirect::to(&flow::step_url(paths::LOGIN, flow.request.id)).into_response()))
 }
 
-async fn channel_enabled(state: &AppState, user_id: UserId) -> Result<bool, FlowError> {
+/// The client's channel when it is off in the user's profile (they may not link it).
+async fn disabled_channel(state: &AppState, user_id: UserId, client_id: &ClientId) -> Result<Option<&'static str>, FlowError> {
+    let client = state.store.get_client(client_id).await?.ok_or_else(flow::expired)?;
+    let channel = guard::channel_of(&client);
     let profile = state.store.get_profile(user_id).await?;
-    Ok(profile.is_some_and(|p| p.channels.get("chatgpt") == Some(&serde_json::Value::Bool(true))))
+    let enabled = profile.is_some_and(|p| p.channels.get(channel) == Some(&serde_json::Value::Bool(true)));
+    Ok(if enabled { None } else { Some(channel) })
 }
 
-fn channel_disabled_page() -> Response {
+fn channel_disabled_page(channel: &str) -> Response {
+    if channel != "chatgpt" {
+        return pages::page(
+            StatusCode::FORBIDDEN,
+            "MCP clients are not enabled",
+            "<h1>MCP clients aren't enabled for your Dexter account</h1>\
+             <p>Your account doesn't have the MCP channel turned on, so this app can't be linked yet.</p>\
+             <p>In Dexter, open <strong>Settings → Channels</strong> and turn on <strong>MCP clients</strong> \
+             (or ask your Dexter administrator to set <code>channels.mcp = true</code> on your profile), \
+             then connect again from your app.</p>",
+            false,
+        );
+    }
     pages::page(
         StatusCode::FORBIDDEN,
         "ChatGPT is not enabled",
@@ -58,8 +76,8 @@ async fn show(
 ) -> Result<Response, FlowError> {
     let flow = flow::load(&state, &headers, &query.request, None).await?;
     let user_id = signed_in(&flow)?;
-    if !channel_enabled(&state, user_id).await? {
-        return Ok(channel_disabled_page());
+    if let Some(channel) = disabled_channel(&state, user_id, &flow.request.client_id).await? {
+        return Ok(channel_disabled_page(channel));
     }
     let client = state.store.get_client(&flow.request.client_id).await?.ok_or_else(flow::expired)?;
     let scopes: String = flow
@@ -115,8 +133,8 @@ async fn decide(
     }
     let mut response = match form.decision.as_str() {
         "allow" => {
-            if !channel_enabled(&state, user_id).await? {
-                return Ok(channel_disabled_page());
+            if let Some(channel) = disabled_channel(&state, user_id, &flow.request.client_id).await? {
+                return Ok(channel_disabled_page(channel));
             }
             let code = crate::tokens::generate("dxac_");
             state
