@@ -28,7 +28,11 @@ const LOOPBACK_REDIRECT: &str = "http://127.0.0.1:33418/callback";
 async fn app_on(store: Arc<dyn Store>) -> (TestApp, Sandbox) {
     let sandbox =
         sandbox_mcp::spawn(secrecy::SecretString::from(MCP_SECRET), SandboxOptions::default()).await.expect("sandbox");
-    let options = Options { mcp: Some((sandbox.url.clone(), MCP_SECRET.into())), mcp_timeout_ms: Some(1500), ..Options::default() };
+    let options = Options {
+        mcp: Some((sandbox.url.clone(), MCP_SECRET.into())),
+        mcp_timeout_ms: Some(1500),
+        ..Options::default()
+    };
     (spawn_app(store, options).await, sandbox)
 }
 
@@ -48,7 +52,12 @@ async fn linked(
 ) -> (UserId, GrantId, String) {
     let user_id = UserId::random();
     app.store
-        .upsert_profile(&Profile { user_id, email: Some(format!("{user_id}@example.com")), tier: tier.into(), channels })
+        .upsert_profile(&Profile {
+            user_id,
+            email: Some(format!("{user_id}@example.com")),
+            tier: tier.into(),
+            channels,
+        })
         .await
         .expect("profile");
     let now = chrono::Utc::now();
@@ -123,7 +132,13 @@ async fn reply(response: reqwest::Response) -> Reply {
 }
 
 async fn rpc(app: &TestApp, token: &str, method: &str, params: Value) -> Reply {
-    post(app, Some(token), &[("mcp-protocol-version", "2025-06-18")], json!({ "jsonrpc": "2.0", "id": 7, "method": method, "params": params })).await
+    post(
+        app,
+        Some(token),
+        &[("mcp-protocol-version", "2025-06-18")],
+        json!({ "jsonrpc": "2.0", "id": 7, "method": method, "params": params }),
+    )
+    .await
 }
 
 /// A `tools/call`: the HTTP reply, whose `body.result` is the tool result.
@@ -146,7 +161,8 @@ async fn receipts_of(app: &TestApp, user_id: UserId) -> Vec<Value> {
 async fn initialize_negotiates_the_revision_and_the_server_answers_json_rpc() {
     let (app, _sandbox) = app().await;
     let (_, _, token) = mcp_user(&app).await;
-    for (asked, answered) in [("2025-06-18", "2025-06-18"), ("2025-11-25", "2025-11-25"), ("2024-11-05", "2025-11-25")] {
+    for (asked, answered) in [("2025-06-18", "2025-06-18"), ("2025-11-25", "2025-11-25"), ("2024-11-05", "2025-11-25")]
+    {
         let init = json!({ "jsonrpc": "2.0", "id": "init-1", "method": "initialize", "params": {
             "protocolVersion": asked, "capabilities": {}, "clientInfo": { "name": "test", "version": "1" } } });
         let reply = post(&app, Some(&token), &[], init).await;
@@ -160,8 +176,14 @@ async fn initialize_negotiates_the_revision_and_the_server_answers_json_rpc() {
         assert!(reply.headers.get("mcp-session-id").is_none(), "stateless: no session");
     }
 
-    let initialized = post(&app, Some(&token), &[("mcp-protocol-version", "2025-11-25")], json!({
-        "jsonrpc": "2.0", "method": "notifications/initialized" })).await;
+    let initialized = post(
+        &app,
+        Some(&token),
+        &[("mcp-protocol-version", "2025-11-25")],
+        json!({
+        "jsonrpc": "2.0", "method": "notifications/initialized" }),
+    )
+    .await;
     assert_eq!(initialized.status, 202);
     assert_eq!(initialized.body, Value::Null);
 
@@ -171,8 +193,14 @@ async fn initialize_negotiates_the_revision_and_the_server_answers_json_rpc() {
     let unknown = rpc(&app, &token, "resources/list", json!({})).await;
     assert_eq!(unknown.body["error"]["code"], -32601, "{}", unknown.body);
 
-    let bad_version = post(&app, Some(&token), &[("mcp-protocol-version", "1999-01-01")], json!({
-        "jsonrpc": "2.0", "id": 1, "method": "ping" })).await;
+    let bad_version = post(
+        &app,
+        Some(&token),
+        &[("mcp-protocol-version", "1999-01-01")],
+        json!({
+        "jsonrpc": "2.0", "id": 1, "method": "ping" }),
+    )
+    .await;
     assert_eq!(bad_version.status, 400);
     assert_eq!(bad_version.body["error"]["code"], -32600);
 
@@ -217,8 +245,7 @@ async fn a_foreign_browser_origin_is_refused_and_changes_nothing() {
     let (app, sandbox) = app().await;
     let (user_id, _, token) = mcp_user(&app).await;
     for origin in ["https://evil.example", "http://localhost:1", "null"] {
-        let refused =
-            call_tool(&app, &token, "resolve_token", json!({ "query": "SOL" })).await;
+        let refused = call_tool(&app, &token, "resolve_token", json!({ "query": "SOL" })).await;
         assert_eq!(refused.status, 200, "without Origin the call works");
         let refused = post(&app, Some(&token), &[("origin", origin)], json!({
             "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "resolve_token", "arguments": { "query": "SOL" } } })).await;
@@ -226,7 +253,9 @@ async fn a_foreign_browser_origin_is_refused_and_changes_nothing() {
     }
     assert_eq!(sandbox.calls("solana_resolve_token"), 3, "only the calls without a foreign Origin ran");
     assert_eq!(receipts_of(&app, user_id).await.len(), 3);
-    let own = post(&app, Some(&token), &[("origin", &app.base_url)], json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" })).await;
+    let own =
+        post(&app, Some(&token), &[("origin", &app.base_url)], json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" }))
+            .await;
     assert_eq!(own.status, 200, "{}", own.body);
 }
 
@@ -239,7 +268,9 @@ async fn without_a_token_the_challenge_names_the_protected_resource_metadata() {
     assert_eq!(bare.status, 401);
     assert_eq!(
         bare.header("www-authenticate"),
-        format!(r#"Bearer resource_metadata="{base}/.well-known/oauth-protected-resource/mcp", scope="mcp:invoke wallet:read profile""#)
+        format!(
+            r#"Bearer resource_metadata="{base}/.well-known/oauth-protected-resource/mcp", scope="mcp:invoke wallet:read profile""#
+        )
     );
     let forged = post(&app, Some("eyJhbGciOiJub25lIn0.e30."), &[], ping).await;
     assert_eq!(forged.status, 401);
@@ -335,7 +366,7 @@ async fn a_tool_call_is_the_action_with_receipts_and_failures_are_tool_errors() 
     let receipt_ids = structured["receipt_ids"].as_array().unwrap();
     assert_eq!(receipt_ids.len(), 1);
     let receipts = receipts_of(&app, user_id).await;
-    assert_eq!(receipts[0]["id"], receipt_ids[0]);
+    assert_eq!(receipts[0]["receipt_id"], receipt_ids[0]);
     assert_eq!(receipts[0]["action"], "resolve_token");
     assert_eq!(receipts[0]["request_id"], reply.header("x-request-id"), "the receipt carries the /mcp request id");
 
@@ -374,7 +405,8 @@ async fn tiers_and_channels_gate_mcp_clients_like_chatgpt() {
     assert_eq!(refused.body["result"]["structuredContent"]["error"], "tool_not_allowed");
 
     // channels.mcp gates MCP clients; channels.chatgpt alone does not open it.
-    let (off_user, _, off) = linked(&app, &client_id, "pro", json!({ "chatgpt": true, "mcp": false }), &ALL, true).await;
+    let (off_user, _, off) =
+        linked(&app, &client_id, "pro", json!({ "chatgpt": true, "mcp": false }), &ALL, true).await;
     let refused = call_tool(&app, &off, "resolve_token", json!({ "query": "SOL" })).await;
     assert_eq!(refused.body["result"]["structuredContent"]["error"], "channel_disabled", "{}", refused.body);
     assert!(refused.body["result"]["structuredContent"]["message"].as_str().unwrap().contains("channels.mcp"));
@@ -403,7 +435,10 @@ async fn insufficient_scope_is_a_403_step_up_challenge() {
     assert_eq!(refused.status, 403);
     let challenge = refused.header("www-authenticate");
     assert!(challenge.starts_with(r#"Bearer error="insufficient_scope", scope="wallet:read""#), "{challenge}");
-    assert!(challenge.contains(&format!(r#"resource_metadata="{}/.well-known/oauth-protected-resource/mcp""#, app.base_url)));
+    assert!(
+        challenge
+            .contains(&format!(r#"resource_metadata="{}/.well-known/oauth-protected-resource/mcp""#, app.base_url))
+    );
     assert_eq!(sandbox.calls("solana_list_balances"), 0);
     assert!(receipts_of(&app, user_id).await.is_empty());
 }
@@ -460,7 +495,12 @@ async fn mcp_client(app: &TestApp) -> (ClientId, String) {
 }
 
 /// Signs in and allows through the pages; answers the redirect's query pairs.
-async fn authorize(app: &TestApp, client_id: &ClientId, email: &str, extra: &[(&str, &str)]) -> (Vec<(String, String)>, String) {
+async fn authorize(
+    app: &TestApp,
+    client_id: &ClientId,
+    email: &str,
+    extra: &[(&str, &str)],
+) -> (Vec<(String, String)>, String) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut url = reqwest::Url::parse(&format!("{}/oauth/chatgpt/authorize", app.base_url)).unwrap();
     url.query_pairs_mut()
@@ -491,12 +531,20 @@ async fn authorize(app: &TestApp, client_id: &ClientId, email: &str, extra: &[(&
         .await;
     let user_id = app.supabase.user_id_for(email).expect("Supabase knows the user");
     app.store
-        .upsert_profile(&Profile { user_id, email: Some(email.into()), tier: "pro".into(), channels: json!({ "mcp": true }) })
+        .upsert_profile(&Profile {
+            user_id,
+            email: Some(email.into()),
+            tier: "pro".into(),
+            channels: json!({ "mcp": true }),
+        })
         .await
         .unwrap();
     let code = app.supabase.last_code_for(email).expect("an emailed code");
     let to_consent = browser
-        .post_form(&format!("{}/oauth/chatgpt/callback", app.base_url), &[("request", &request), ("csrf", &csrf), ("code", &code)])
+        .post_form(
+            &format!("{}/oauth/chatgpt/callback", app.base_url),
+            &[("request", &request), ("csrf", &csrf), ("code", &code)],
+        )
         .await;
     let consent = browser.get(&format!("{}{}", app.base_url, to_consent.location.unwrap())).await;
     assert_eq!(consent.status, 200, "{}", consent.body);
@@ -512,7 +560,8 @@ async fn authorize(app: &TestApp, client_id: &ClientId, email: &str, extra: &[(&
 }
 
 async fn token_request(app: &TestApp, form: &[(&str, &str)]) -> Reply {
-    reply(shared::tls::client().post(format!("{}/oauth/chatgpt/token", app.base_url)).form(form).send().await.unwrap()).await
+    reply(shared::tls::client().post(format!("{}/oauth/chatgpt/token", app.base_url)).form(form).send().await.unwrap())
+        .await
 }
 
 fn audience_of(token: &str) -> String {
@@ -543,15 +592,18 @@ async fn an_mcp_client_links_with_pkce_and_resource(store: Arc<dyn Store>) {
         let (code, verifier, client_id, secret) = (code.clone(), verifier.clone(), client_id.clone(), secret.clone());
         let app = &app;
         async move {
-            token_request(app, &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", LOOPBACK_REDIRECT),
-                ("code_verifier", &verifier),
-                ("client_id", client_id.as_str()),
-                ("client_secret", &secret),
-                ("resource", &resource),
-            ])
+            token_request(
+                app,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", LOOPBACK_REDIRECT),
+                    ("code_verifier", &verifier),
+                    ("client_id", client_id.as_str()),
+                    ("client_secret", &secret),
+                    ("resource", &resource),
+                ],
+            )
             .await
         }
     };
@@ -570,13 +622,16 @@ async fn an_mcp_client_links_with_pkce_and_resource(store: Arc<dyn Store>) {
 
     // A refresh naming the resource again keeps the MCP audience; without it, the actions'.
     let refresh = tokens.body["refresh_token"].as_str().unwrap().to_owned();
-    let refreshed = token_request(&app, &[
-        ("grant_type", "refresh_token"),
-        ("refresh_token", &refresh),
-        ("client_id", client_id.as_str()),
-        ("client_secret", &secret),
-        ("resource", &resource),
-    ])
+    let refreshed = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", client_id.as_str()),
+            ("client_secret", &secret),
+            ("resource", &resource),
+        ],
+    )
     .await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.body);
     let access = refreshed.body["access_token"].as_str().unwrap().to_owned();
@@ -587,9 +642,22 @@ async fn an_mcp_client_links_with_pkce_and_resource(store: Arc<dyn Store>) {
     let user_id = app.supabase.user_id_for(&email).unwrap();
     let http = shared::tls::client();
     let session = app.dexter_session(user_id);
-    let linked: Value = http.get(format!("{}/dexter/linked-accounts", app.base_url)).bearer_auth(&session).send().await.unwrap().json().await.unwrap();
+    let linked: Value = http
+        .get(format!("{}/dexter/linked-accounts", app.base_url))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let grant_id = linked["linked_accounts"][0]["grant_id"].as_str().expect("the link is listed").to_owned();
-    let revoked = http.delete(format!("{}/dexter/linked-accounts/{grant_id}", app.base_url)).bearer_auth(&session).send().await.unwrap();
+    let revoked = http
+        .delete(format!("{}/dexter/linked-accounts/{grant_id}", app.base_url))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap();
     assert!(revoked.status().is_success());
     let cut = rpc(&app, &access, "tools/list", json!({})).await;
     assert_eq!(cut.status, 401);
