@@ -66,7 +66,9 @@ pub fn channel_of(client: &OAuthClient) -> &'static str {
 fn on_chatgpt(uri: &str) -> bool {
     let url = reqwest::Url::parse(uri).ok();
     let host = url.as_ref().filter(|u| u.scheme() == "https").and_then(|u| u.host_str()).map(str::to_ascii_lowercase);
-    host.is_some_and(|host| ["chatgpt.com", "openai.com"].iter().any(|d| host == *d || host.ends_with(&format!(".{d}"))))
+    host.is_some_and(|host| {
+        ["chatgpt.com", "openai.com"].iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
+    })
 }
 
 /// Whether `user_id`'s profile has `channel` on: `context` already says for `chatgpt`.

@@ -36,7 +36,11 @@ fn signed_in(flow: &Flow) -> Result<UserId, FlowError> {
 }
 
 /// The client's channel when it is off in the user's profile (they may not link it).
-async fn disabled_channel(state: &AppState, user_id: UserId, client_id: &ClientId) -> Result<Option<&'static str>, FlowError> {
+async fn disabled_channel(
+    state: &AppState,
+    user_id: UserId,
+    client_id: &ClientId,
+) -> Result<Option<&'static str>, FlowError> {
     let client = state.store.get_client(client_id).await?.ok_or_else(flow::expired)?;
     let channel = guard::channel_of(&client);
     let profile = state.store.get_profile(user_id).await?;
