@@ -237,6 +237,9 @@ async fn get_and_delete_answer_405_for_a_server_without_stream_or_sessions() {
             .unwrap();
         assert_eq!(response.status(), 405, "{method}");
         assert_eq!(response.headers()["allow"], "POST");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "method_not_allowed");
+        assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{body}");
     }
 }
 

@@ -8,8 +8,10 @@
 //!
 //! The same guard serves the MCP endpoint's tool calls ([`Resource::Mcp`]): there the
 //! token must be for `{base}/mcp` (a GPT action refuses such a token, and `/mcp` refuses
-//! the actions'), and the channel is the client's ([`channel_of`]): `channels.chatgpt`
+//! the actions'), and the channel is the client's ([`channel::of`]): `channels.chatgpt`
 //! for ChatGPT's own clients, `channels.mcp` for every other MCP client.
+//!
+//! [`ViaMcp`] marks the requests the MCP endpoint makes of an action in-process.
 
 use axum::http::HeaderMap;
 use chrono::Utc;
@@ -17,9 +19,10 @@ use chrono::Utc;
 use crate::error::ApiError;
 use crate::http::extract::bearer_token;
 use crate::oauth::access_token::{self, AccessClaims, TokenError};
+use crate::oauth::channel;
 use crate::scope::Scope;
 use crate::state::AppState;
-use crate::store::{ActionContext, OAuthClient};
+use crate::store::ActionContext;
 
 /// A caller who passed the guard.
 #[derive(Clone, Debug)]
@@ -45,6 +48,11 @@ impl Caller {
     }
 }
 
+/// Marks an action request synthesized by the MCP endpoint. Only set in-process (an HTTP
+/// request cannot carry an extension), so the guard trusts it.
+#[derive(Clone, Copy, Debug)]
+pub struct ViaMcp;
+
 /// Which resource a request is for, and so which audience its token must carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resource {
@@ -52,23 +60,6 @@ pub enum Resource {
     Actions,
     /// The MCP endpoint (`{base}/mcp`), which calls the actions in-process.
     Mcp,
-}
-
-/// The profile channel that gates a client's links: `chatgpt` for ChatGPT's clients (every
-/// redirect URI on chatgpt.com or openai.com: the GPTs, ChatGPT's apps and connectors),
-/// `mcp` for any other client (Claude, Claude Code, Cursor, local agents). The consent page
-/// and every MCP tool call check the same one.
-pub fn channel_of(client: &OAuthClient) -> &'static str {
-    let chatgpt = !client.redirect_uris.is_empty() && client.redirect_uris.iter().all(|uri| on_chatgpt(uri));
-    if chatgpt { "chatgpt" } else { "mcp" }
-}
-
-fn on_chatgpt(uri: &str) -> bool {
-    let url = reqwest::Url::parse(uri).ok();
-    let host = url.as_ref().filter(|u| u.scheme() == "https").and_then(|u| u.host_str()).map(str::to_ascii_lowercase);
-    host.is_some_and(|host| {
-        ["chatgpt.com", "openai.com"].iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
-    })
 }
 
 /// Whether `user_id`'s profile has `channel` on: `context` already says for `chatgpt`.
@@ -82,7 +73,7 @@ pub async fn channel_enabled(
         return Ok(context.chatgpt_enabled);
     }
     let profile = state.store.get_profile(user_id).await?;
-    Ok(profile.is_some_and(|p| p.channels.get(channel) == Some(&serde_json::Value::Bool(true))))
+    Ok(profile.is_some_and(|p| channel::enabled(&p.channels, channel)))
 }
 
 fn unauthorized(message: &str) -> ApiError {
@@ -131,7 +122,7 @@ pub async fn authorize_for(
         Resource::Actions => "chatgpt",
         // Read only for MCP clients, so the actions keep their one query.
         Resource::Mcp => match state.store.get_client(&claims.client_id).await? {
-            Some(client) => channel_of(&client),
+            Some(client) => channel::of(&client),
             None => return Err(unauthorized("this link's app was removed; connect Dexter again")),
         },
     };

@@ -163,7 +163,7 @@ impl FromRequestParts<ActionState> for ActionCall {
 
     async fn from_request_parts(parts: &mut Parts, state: &ActionState) -> Result<Self, Self::Rejection> {
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        let resource = match parts.extensions.get::<crate::mcp_server::tools::ViaMcp>() {
+        let resource = match parts.extensions.get::<guard::ViaMcp>() {
             Some(_) => guard::Resource::Mcp,
             None => guard::Resource::Actions,
         };

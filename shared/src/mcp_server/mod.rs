@@ -34,6 +34,7 @@ use axum::routing::post;
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use crate::error::ErrorBody;
 use crate::http::RequestId;
 use crate::http::extract::bearer_token;
 use crate::oauth::access_token::{self, AccessClaims};
@@ -78,9 +79,13 @@ async fn no_session() -> Response {
     method_not_allowed("this MCP server keeps no sessions")
 }
 
+/// 405 with `Allow: POST`, as the connector's JSON error (the request id added by
+/// `http::observe`), saying why.
 fn method_not_allowed(message: &str) -> Response {
-    let mut response = rpc_error_response(StatusCode::METHOD_NOT_ALLOWED, Value::Null, INVALID_REQUEST, message);
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    let body =
+        ErrorBody { error: "method_not_allowed", message: message.to_owned(), oauth: false, receipt_ids: Vec::new() };
+    let mut response = (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], body.render("")).into_response();
+    response.extensions_mut().insert(body);
     response
 }
 
@@ -290,6 +295,11 @@ mod tests {
         ] {
             assert_eq!(initialize(&json!({ "protocolVersion": asked }))["protocolVersion"], answered);
         }
+    }
+
+    #[test]
+    fn the_tokens_audience_is_this_endpoints_url() {
+        assert_eq!(access_token::mcp_audience("https://api.dexter.cash"), format!("https://api.dexter.cash{PATH}"));
     }
 
     #[test]

@@ -17,15 +17,11 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
+use crate::actions::guard::ViaMcp;
 use crate::actions::{ACTIONS, Action};
 use crate::error::ErrorBody;
 use crate::http::RequestId;
 use crate::state::AppState;
-
-/// Marks an action request synthesized by the MCP endpoint. Only set in-process (an HTTP
-/// request cannot carry an extension), so the guard trusts it.
-#[derive(Clone, Copy, Debug)]
-pub struct ViaMcp;
 
 /// The largest action answer read (the actions' own limit keeps them far below it).
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;

@@ -58,7 +58,7 @@ pub fn audience(public_base_url: &str) -> String {
 
 /// The `aud` of tokens for the MCP endpoint: its URL, the `resource` MCP clients send.
 pub fn mcp_audience(public_base_url: &str) -> String {
-    format!("{public_base_url}{}", crate::mcp_server::PATH)
+    format!("{public_base_url}/mcp")
 }
 
 /// The audience of a token asked for with `resource` (RFC 8707 §2): none means the

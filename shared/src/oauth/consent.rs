@@ -3,7 +3,7 @@
 //! and allows or denies. Allow issues a single-use code and returns the browser to the
 //! client; Deny returns `error=access_denied`. A Dexter account without the client's
 //! channel enabled (`profiles.channels.chatgpt` for ChatGPT's clients, `channels.mcp` for
-//! other MCP clients: `actions::guard::channel_of`) gets a page saying how to enable it,
+//! other MCP clients: [`channel`]) gets a page saying how to enable it,
 //! and no code.
 
 use axum::extract::{Query, State};
@@ -17,8 +17,7 @@ use serde::Deserialize;
 use super::flow::{self, Flow, FlowError, client_redirect};
 use super::login::StepQuery;
 use super::pages::{self, escape, flow_fields};
-use super::{CODE_TTL, paths};
-use crate::actions::guard;
+use super::{CODE_TTL, channel, paths};
 use crate::ids::{ClientId, UserId};
 use crate::scope::Scope;
 use crate::state::AppState;
@@ -35,21 +34,22 @@ fn signed_in(flow: &Flow) -> Result<UserId, FlowError> {
         .ok_or_else(|| FlowError::page(Redirect::to(&flow::step_url(paths::LOGIN, flow.request.id)).into_response()))
 }
 
-/// The client's channel when it is off in the user's profile (they may not link it).
+/// The client's channel when none it may be linked through is on in the user's profile
+/// ([`channel::linkable_through`]): they may not link it.
 async fn disabled_channel(
     state: &AppState,
     user_id: UserId,
     client_id: &ClientId,
 ) -> Result<Option<&'static str>, FlowError> {
     let client = state.store.get_client(client_id).await?.ok_or_else(flow::expired)?;
-    let channel = guard::channel_of(&client);
     let profile = state.store.get_profile(user_id).await?;
-    let enabled = profile.is_some_and(|p| p.channels.get(channel) == Some(&serde_json::Value::Bool(true)));
-    Ok(if enabled { None } else { Some(channel) })
+    let enabled =
+        profile.is_some_and(|p| channel::linkable_through(&client).iter().any(|c| channel::enabled(&p.channels, c)));
+    Ok(if enabled { None } else { Some(channel::of(&client)) })
 }
 
 fn channel_disabled_page(channel: &str) -> Response {
-    if channel != "chatgpt" {
+    if channel != channel::CHATGPT {
         return pages::page(
             StatusCode::FORBIDDEN,
             "MCP clients are not enabled",

@@ -14,6 +14,7 @@
 pub mod access_token;
 pub mod authorize;
 pub mod callback;
+pub mod channel;
 pub mod client_auth;
 pub mod consent;
 pub mod flow;
