@@ -363,7 +363,7 @@ async fn a_tool_call_is_the_action_with_receipts_and_failures_are_tool_errors() 
     assert_eq!(result["isError"], false, "{result}");
     let structured = &result["structuredContent"];
     let returned = structured["results"].as_array().unwrap().len();
-    assert!(returned >= 1 && returned <= 2 && structured["returned"] == returned, "{structured}");
+    assert!((1..=2).contains(&returned) && structured["returned"] == returned, "{structured}");
     let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(&text, structured);
     let receipt_ids = structured["receipt_ids"].as_array().unwrap();
