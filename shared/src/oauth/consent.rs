@@ -50,13 +50,16 @@ async fn disabled_channel(
 
 fn channel_disabled_page(channel: &str) -> Response {
     if channel != channel::CHATGPT {
+        // Linkable through either channel: name both settings.
         return pages::page(
             StatusCode::FORBIDDEN,
-            "MCP clients are not enabled",
-            "<h1>MCP clients aren't enabled for your Dexter account</h1>\
-             <p>Your account doesn't have the MCP channel turned on, so this app can't be linked yet.</p>\
-             <p>In Dexter, open <strong>Settings → Channels</strong> and turn on <strong>MCP clients</strong> \
-             (or ask your Dexter administrator to set <code>channels.mcp = true</code> on your profile), \
+            "This app is not enabled",
+            "<h1>This app isn't enabled for your Dexter account</h1>\
+             <p>Your account has neither the ChatGPT nor the MCP clients channel turned on, so this app \
+             can't be linked yet.</p>\
+             <p>In Dexter, open <strong>Settings → Channels</strong> and turn on <strong>ChatGPT</strong> or \
+             <strong>MCP clients</strong> (or ask your Dexter administrator to set \
+             <code>channels.chatgpt = true</code> or <code>channels.mcp = true</code> on your profile), \
              then connect again from your app.</p>",
             false,
         );
