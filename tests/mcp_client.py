@@ -7,26 +7,42 @@ arguments, and prints a JSON report on stdout for the Rust test to judge.
 """
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import sys
 
-import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+
+# The SDK's 1.x line runs on httpx and names fields in camel case; 2.x on httpx2, in snake
+# case. Either may be what .venv holds.
+SDK_MAJOR = int(importlib.metadata.version("mcp").split(".")[0])
+if SDK_MAJOR >= 2:
+    import httpx2 as httpx
+else:
+    import httpx
 
 SOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 
 
+def field(model, snake, camel):
+    return getattr(model, snake) if hasattr(model, snake) else getattr(model, camel)
+
+
 def outcome(result):
-    return {"is_error": bool(result.is_error), "structured": result.structured_content}
+    return {
+        "is_error": bool(field(result, "is_error", "isError")),
+        "structured": field(result, "structured_content", "structuredContent"),
+    }
 
 
 async def main(url: str, token: str) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with streamable_http_client(url, http_client=http, terminate_on_close=False) as (read, write):
+    async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+        async with streamable_http_client(url, http_client=http, terminate_on_close=False) as streams:
+            read, write = streams[0], streams[1]
             async with ClientSession(read, write) as session:
                 init = await session.initialize()
                 tools = await session.list_tools()
@@ -47,7 +63,8 @@ async def main(url: str, token: str) -> dict:
                 await call("get_swap_status", {"approval_id": pending["approval_id"]})
                 refused = outcome(await session.call_tool("resolve_token", {"query": "SOL", "limit": 99}))
                 return {
-                    "protocol_version": init.protocol_version,
+                    "sdk": importlib.metadata.version("mcp"),
+                    "protocol_version": field(init, "protocol_version", "protocolVersion"),
                     "tools": [tool.name for tool in tools.tools],
                     "called": called,
                     "refused": refused,
