@@ -22,6 +22,7 @@ pub mod keys;
 pub mod lambda;
 pub mod limits;
 pub mod mcp;
+pub mod mcp_server;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;

@@ -16,7 +16,7 @@ use axum::http::Method;
 
 use crate::actions::{ACTIONS, Action};
 use crate::state::AppState;
-use crate::{dexter, discovery, health, oauth, operator};
+use crate::{dexter, discovery, health, mcp_server, oauth, operator};
 
 /// A route group's router, given the state built once per cold start.
 pub type Fragment = fn(AppState) -> Router;
@@ -114,6 +114,17 @@ pub const ROUTE_GROUPS: &[Function] = &[
             (Method::GET, "/dexter/voice-handoffs/{id}"),
         ],
         fragment: dexter::router,
+    },
+    Function::Routes {
+        name: "mcp",
+        routes: &[
+            (Method::POST, "/mcp"),
+            (Method::GET, "/mcp"),
+            (Method::DELETE, "/mcp"),
+            (Method::GET, "/.well-known/oauth-protected-resource"),
+            (Method::GET, "/.well-known/oauth-protected-resource/mcp"),
+        ],
+        fragment: mcp_server::router,
     },
 ];
 

@@ -5,6 +5,13 @@
 //! Answers: 401 with `WWW-Authenticate: Bearer` for a missing, bad, expired or revoked
 //! token (RFC 6750 §3); 403 `insufficient_scope`; 403 `channel_disabled` when the user's
 //! `channels.chatgpt` is not true; 403 `tool_not_allowed` naming the tool and tier.
+//!
+//! The same guard serves the MCP endpoint's tool calls ([`Resource::Mcp`]): there the
+//! token must be for `{base}/mcp` (a GPT action refuses such a token, and `/mcp` refuses
+//! the actions'), and the channel is the client's ([`channel::of`]): `channels.chatgpt`
+//! for ChatGPT's own clients, `channels.mcp` for every other MCP client.
+//!
+//! [`ViaMcp`] marks the requests the MCP endpoint makes of an action in-process.
 
 use axum::http::HeaderMap;
 use chrono::Utc;
@@ -12,6 +19,7 @@ use chrono::Utc;
 use crate::error::ApiError;
 use crate::http::extract::bearer_token;
 use crate::oauth::access_token::{self, AccessClaims, TokenError};
+use crate::oauth::channel;
 use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::ActionContext;
@@ -40,18 +48,61 @@ impl Caller {
     }
 }
 
+/// Marks an action request synthesized by the MCP endpoint. Only set in-process (an HTTP
+/// request cannot carry an extension), so the guard trusts it.
+#[derive(Clone, Copy, Debug)]
+pub struct ViaMcp;
+
+/// Which resource a request is for, and so which audience its token must carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    /// The GPT actions (`{base}/connector/chatgpt`), called over HTTP.
+    Actions,
+    /// The MCP endpoint (`{base}/mcp`), which calls the actions in-process.
+    Mcp,
+}
+
+/// Whether `user_id`'s profile has `channel` on: `context` already says for `chatgpt`.
+pub async fn channel_enabled(
+    state: &AppState,
+    user_id: crate::ids::UserId,
+    channel: &str,
+    context: Option<&ActionContext>,
+) -> Result<bool, ApiError> {
+    if let (Some(context), "chatgpt") = (context, channel) {
+        return Ok(context.chatgpt_enabled);
+    }
+    let profile = state.store.get_profile(user_id).await?;
+    Ok(profile.is_some_and(|p| channel::enabled(&p.channels, channel)))
+}
+
 fn unauthorized(message: &str) -> ApiError {
     ApiError::Unauthorized { code: "invalid_token", message: message.into() }
 }
 
 /// Authenticates the request's bearer token and checks it carries `scope`.
 pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<Caller, ApiError> {
+    authorize_for(state, headers, scope, Resource::Actions).await
+}
+
+/// [`authorize`] for a request to `resource`.
+pub async fn authorize_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: Scope,
+    resource: Resource,
+) -> Result<Caller, ApiError> {
+    let base = &state.config.public_base_url;
+    let audience = match resource {
+        Resource::Actions => access_token::audience(base),
+        Resource::Mcp => access_token::mcp_audience(base),
+    };
     let token = bearer_token(headers).ok_or_else(|| ApiError::Unauthorized {
         code: "invalid_request",
         message: "an OAuth bearer token is required; connect Dexter in ChatGPT".into(),
     })?;
-    let claims = access_token::verify(&state.config.signing_keys, &state.config.public_base_url, token, false)
-        .map_err(|e| match e {
+    let claims =
+        access_token::verify_for(&state.config.signing_keys, base, &[audience], token, false).map_err(|e| match e {
             TokenError::Expired => unauthorized("the access token has expired"),
             TokenError::Invalid => unauthorized("the access token is not valid"),
         })?;
@@ -67,12 +118,23 @@ pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> R
             message: format!("this action needs the {scope} scope; reconnect Dexter and allow it"),
         });
     }
-    if !context.chatgpt_enabled {
+    let channel = match resource {
+        Resource::Actions => "chatgpt",
+        // Read only for MCP clients, so the actions keep their one query.
+        Resource::Mcp => match state.store.get_client(&claims.client_id).await? {
+            Some(client) => channel::of(&client),
+            None => return Err(unauthorized("this link's app was removed; connect Dexter again")),
+        },
+    };
+    let enabled = channel_enabled(state, claims.sub, channel, Some(&context)).await?;
+    if !enabled {
+        let name = if channel == "chatgpt" { "ChatGPT" } else { "MCP" };
         return Err(ApiError::Forbidden {
             code: "channel_disabled",
-            message: "the ChatGPT channel is turned off for this Dexter account (channels.chatgpt); \
-                      turn it on in Dexter's settings"
-                .into(),
+            message: format!(
+                "the {name} channel is turned off for this Dexter account (channels.{channel}); \
+                 turn it on in Dexter's settings"
+            ),
         });
     }
     Ok(Caller { claims, context })

@@ -174,7 +174,11 @@ impl FromRequestParts<ActionState> for ActionCall {
     async fn from_request_parts(parts: &mut Parts, state: &ActionState) -> Result<Self, Self::Rejection> {
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let upstream_clock = parts.extensions.get::<metrics::UpstreamClock>().cloned().unwrap_or_default();
-        let caller = guard::authorize(&state.app, &parts.headers, state.action.scope).await?;
+        let resource = match parts.extensions.get::<guard::ViaMcp>() {
+            Some(_) => guard::Resource::Mcp,
+            None => guard::Resource::Actions,
+        };
+        let caller = guard::authorize_for(&state.app, &parts.headers, state.action.scope, resource).await?;
         Ok(ActionCall {
             state: state.app.clone(),
             caller,

@@ -3,6 +3,11 @@
 //! The same key signs voice handoffs, typed otherwise: the type is checked, so a handoff
 //! is never an access token. Whether the grant behind a
 //! token is still live is a separate check (the one database query each action makes).
+//!
+//! Audiences (RFC 8707 resource indicators): a token is for one resource, the GPT actions
+//! (`{base}/connector/chatgpt`, the audience of every token issued without `resource`)
+//! or the MCP endpoint (`{base}/mcp`). Each verifies its own audience only, so a token
+//! issued for one is refused by the other.
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Validation};
@@ -18,7 +23,8 @@ use crate::oauth::ACCESS_TOKEN_TTL_SECONDS;
 pub struct AccessClaims {
     /// The public base URL.
     pub iss: String,
-    /// The actions' base URL (`{base}/connector/chatgpt`).
+    /// The resource the token is for: the actions' base URL (`{base}/connector/chatgpt`)
+    /// or the MCP endpoint (`{base}/mcp`).
     pub aud: String,
     /// The Dexter (Supabase) user id.
     pub sub: UserId,
@@ -50,7 +56,24 @@ pub fn audience(public_base_url: &str) -> String {
     format!("{public_base_url}/connector/chatgpt")
 }
 
-/// Signs a one-hour access token for a grant.
+/// The `aud` of tokens for the MCP endpoint: its URL, the `resource` MCP clients send.
+pub fn mcp_audience(public_base_url: &str) -> String {
+    format!("{public_base_url}/mcp")
+}
+
+/// The audience of a token asked for with `resource` (RFC 8707 §2): none means the
+/// actions' (what ChatGPT's GPTs get); otherwise one of this deployment's two resources,
+/// exactly. `None` for any other resource (`invalid_target`).
+pub fn audience_for(public_base_url: &str, resource: Option<&str>) -> Option<String> {
+    match resource {
+        None => Some(audience(public_base_url)),
+        Some(resource) => {
+            [audience(public_base_url), mcp_audience(public_base_url)].into_iter().find(|aud| aud == resource)
+        }
+    }
+}
+
+/// Signs a one-hour access token for a grant, for the GPT actions.
 pub fn issue(
     keys: &SigningKeys,
     public_base_url: &str,
@@ -60,9 +83,24 @@ pub fn issue(
     scopes: &[String],
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
+    issue_for(keys, public_base_url, &audience(public_base_url), user_id, client_id, grant_id, scopes, now)
+}
+
+/// Signs a one-hour access token for a grant, for the resource `aud` (see [`audience_for`]).
+#[allow(clippy::too_many_arguments)]
+pub fn issue_for(
+    keys: &SigningKeys,
+    public_base_url: &str,
+    aud: &str,
+    user_id: UserId,
+    client_id: &ClientId,
+    grant_id: GrantId,
+    scopes: &[String],
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
     let claims = AccessClaims {
         iss: public_base_url.to_owned(),
-        aud: audience(public_base_url),
+        aud: aud.to_owned(),
         sub: user_id,
         client_id: client_id.clone(),
         scope: scopes.join(" "),
@@ -84,11 +122,22 @@ pub enum TokenError {
     Invalid,
 }
 
-/// Verifies `typ`, signature, `kid`, `iss`, `aud` and expiry (30 s leeway). With
-/// `allow_expired`, expiry is not checked (revocation accepts expired tokens).
+/// Verifies `typ`, signature, `kid`, `iss`, `aud` (the actions') and expiry (30 s
+/// leeway). With `allow_expired`, expiry is not checked (revocation accepts expired tokens).
 pub fn verify(
     keys: &SigningKeys,
     public_base_url: &str,
+    token: &str,
+    allow_expired: bool,
+) -> Result<AccessClaims, TokenError> {
+    verify_for(keys, public_base_url, &[audience(public_base_url)], token, allow_expired)
+}
+
+/// [`verify`], accepting any of `audiences`.
+pub fn verify_for(
+    keys: &SigningKeys,
+    public_base_url: &str,
+    audiences: &[String],
     token: &str,
     allow_expired: bool,
 ) -> Result<AccessClaims, TokenError> {
@@ -109,7 +158,7 @@ pub fn verify(
     validation.leeway = 30;
     validation.validate_exp = !allow_expired;
     validation.set_issuer(&[public_base_url]);
-    validation.set_audience(&[audience(public_base_url)]);
+    validation.set_audience(audiences);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map(|data| data.claims).map_err(|e| match e.kind() {
         jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -156,6 +205,22 @@ mod tests {
         parts[1] = &forged_payload;
         assert_eq!(verify(&keys, BASE, &parts.join("."), false), Err(TokenError::Invalid));
         assert_eq!(verify(&keys, "https://evil.example", &good, false), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_token_is_verified_only_for_its_own_audience() {
+        let keys = SigningKeys::ephemeral();
+        let mcp = mcp_audience(BASE);
+        assert_eq!(audience_for(BASE, None), Some(audience(BASE)));
+        assert_eq!(audience_for(BASE, Some("https://api.dexter.cash/mcp")), Some(mcp.clone()));
+        for foreign in ["https://api.dexter.cash/mcp/", "https://evil.example/mcp", "https://api.dexter.cash"] {
+            assert_eq!(audience_for(BASE, Some(foreign)), None, "{foreign}");
+        }
+        let now = Utc::now();
+        let for_mcp = issue_for(&keys, BASE, &mcp, UserId::random(), &"c".into(), GrantId::random(), &[], now).unwrap();
+        assert_eq!(verify(&keys, BASE, &for_mcp, false), Err(TokenError::Invalid));
+        assert_eq!(verify_for(&keys, BASE, std::slice::from_ref(&mcp), &for_mcp, false).unwrap().aud, mcp);
+        assert_eq!(verify_for(&keys, BASE, &[mcp], &token(&keys, now), false), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::clients::{self, Unknown};
 use super::flow::{self, FlowError, client_redirect};
 use super::redirect;
-use super::{AUTHORIZATION_REQUEST_TTL, pages, parse_scopes, paths};
+use super::{AUTHORIZATION_REQUEST_TTL, access_token, pages, parse_scopes, paths};
 use crate::ids::CodeChallenge;
 use crate::state::AppState;
 use crate::store::AuthorizationRequest;
@@ -105,6 +105,14 @@ async fn authorize(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
     };
     if let Some(extra) = scopes.iter().find(|s| !client.scopes.contains(s)) {
         return fail("invalid_scope", &format!("this client may not request {extra}"));
+    }
+    // RFC 8707 §2: a resource this server issues no tokens for is refused here; the
+    // token request names the resource again and its token gets that audience.
+    if repeated("resource") {
+        return fail("invalid_target", "one resource per request");
+    }
+    if access_token::audience_for(&state.config.public_base_url, param("resource")).is_none() {
+        return fail("invalid_target", "resource is not a resource this server issues tokens for");
     }
     let code_challenge = match (param("code_challenge"), param("code_challenge_method")) {
         (None, None) if client.public => {

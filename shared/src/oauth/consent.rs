@@ -3,9 +3,9 @@
 //! and allows or denies. A client that named itself (self-registered, or described by its
 //! own metadata document) is marked as not verified by Dexter, with the host the browser
 //! will return to. Allow issues a single-use code and returns the browser to the
-//! client; Deny returns `error=access_denied`. A Dexter account without the ChatGPT
-//! channel enabled (`profiles.channels.chatgpt`) gets a page saying how to enable it, and
-//! no code.
+//! client; Deny returns `error=access_denied`. A Dexter account without the client's
+//! channel enabled (`profiles.channels.chatgpt` for ChatGPT's clients, `channels.mcp` for
+//! other MCP clients: [`channel`]) gets a page saying how to enable it, and no code.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -19,8 +19,8 @@ use super::flow::{self, Flow, FlowError, client_redirect};
 use super::login::StepQuery;
 use super::pages::{self, escape, flow_fields};
 use super::redirect;
-use super::{CODE_TTL, paths};
-use crate::ids::UserId;
+use super::{CODE_TTL, channel, paths};
+use crate::ids::{ClientId, UserId};
 use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::AuthorizationCode;
@@ -36,12 +36,36 @@ fn signed_in(flow: &Flow) -> Result<UserId, FlowError> {
         .ok_or_else(|| FlowError::page(Redirect::to(&flow::step_url(paths::LOGIN, flow.request.id)).into_response()))
 }
 
-async fn channel_enabled(state: &AppState, user_id: UserId) -> Result<bool, FlowError> {
+/// The client's channel when none it may be linked through is on in the user's profile
+/// ([`channel::linkable_through`]): they may not link it.
+async fn disabled_channel(
+    state: &AppState,
+    user_id: UserId,
+    client_id: &ClientId,
+) -> Result<Option<&'static str>, FlowError> {
+    let client = state.store.get_client(client_id).await?.ok_or_else(flow::expired)?;
     let profile = state.store.get_profile(user_id).await?;
-    Ok(profile.is_some_and(|p| p.channels.get("chatgpt") == Some(&serde_json::Value::Bool(true))))
+    let enabled =
+        profile.is_some_and(|p| channel::linkable_through(&client).iter().any(|c| channel::enabled(&p.channels, c)));
+    Ok(if enabled { None } else { Some(channel::of(&client)) })
 }
 
-fn channel_disabled_page() -> Response {
+fn channel_disabled_page(channel: &str) -> Response {
+    if channel != channel::CHATGPT {
+        // Linkable through either channel: name both settings.
+        return pages::page(
+            StatusCode::FORBIDDEN,
+            "This app is not enabled",
+            "<h1>This app isn't enabled for your Dexter account</h1>\
+             <p>Your account has neither the ChatGPT nor the MCP clients channel turned on, so this app \
+             can't be linked yet.</p>\
+             <p>In Dexter, open <strong>Settings → Channels</strong> and turn on <strong>ChatGPT</strong> or \
+             <strong>MCP clients</strong> (or ask your Dexter administrator to set \
+             <code>channels.chatgpt = true</code> or <code>channels.mcp = true</code> on your profile), \
+             then connect again from your app.</p>",
+            false,
+        );
+    }
     pages::page(
         StatusCode::FORBIDDEN,
         "ChatGPT is not enabled",
@@ -61,8 +85,8 @@ async fn show(
 ) -> Result<Response, FlowError> {
     let flow = flow::load(&state, &headers, &query.request, None).await?;
     let user_id = signed_in(&flow)?;
-    if !channel_enabled(&state, user_id).await? {
-        return Ok(channel_disabled_page());
+    if let Some(channel) = disabled_channel(&state, user_id, &flow.request.client_id).await? {
+        return Ok(channel_disabled_page(channel));
     }
     let client = state.store.get_client(&flow.request.client_id).await?.ok_or_else(flow::expired)?;
     // A client that registered itself, or that its own document describes, named itself:
@@ -133,8 +157,8 @@ async fn decide(
     }
     let mut response = match form.decision.as_str() {
         "allow" => {
-            if !channel_enabled(&state, user_id).await? {
-                return Ok(channel_disabled_page());
+            if let Some(channel) = disabled_channel(&state, user_id, &flow.request.client_id).await? {
+                return Ok(channel_disabled_page(channel));
             }
             let code = crate::tokens::generate("dxac_");
             state

@@ -22,6 +22,7 @@ pub mod access_token;
 pub mod assertion;
 pub mod authorize;
 pub mod callback;
+pub mod channel;
 pub mod client_auth;
 pub mod clients;
 pub mod consent;

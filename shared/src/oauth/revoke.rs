@@ -26,7 +26,16 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, params: OAuth
     let now = Utc::now();
     // A JWT has two dots; our refresh tokens are opaque. The hint is only a hint.
     let revoked = if token.matches('.').count() == 2 {
-        match access_token::verify(&state.config.signing_keys, &state.config.public_base_url, token, true) {
+        match access_token::verify_for(
+            &state.config.signing_keys,
+            &state.config.public_base_url,
+            &[
+                access_token::audience(&state.config.public_base_url),
+                access_token::mcp_audience(&state.config.public_base_url),
+            ],
+            token,
+            true,
+        ) {
             Ok(claims) if claims.client_id == client.id => state.store.revoke_grant(claims.gid, now).await?,
             _ => false,
         }

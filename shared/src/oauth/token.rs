@@ -9,6 +9,9 @@
 //!   whole grant, except within [`REFRESH_GRACE`] of its rotation, which absorbs a retry
 //!   whose answer was lost and refreshes racing each other: each gets a working token
 //!   (see `Store::rotate_refresh_token`).
+//! - `resource` (RFC 8707) picks the access token's audience: none gives the GPT actions'
+//!   audience as before; `{base}/mcp` a token only the MCP endpoint accepts; anything else
+//!   is `invalid_target` before any code or refresh token is spent.
 //! - Bodies are form-urlencoded as the RFC says; JSON is accepted too. Answers are
 //!   `no-store`; errors are RFC 6749 §5.2 JSON.
 
@@ -50,6 +53,8 @@ pub struct OAuthParams {
     /// RFC 7523 client authentication (`private_key_jwt`).
     pub client_assertion_type: Option<String>,
     pub client_assertion: Option<String>,
+    /// RFC 8707: the resource the access token is for (see `access_token::audience_for`).
+    pub resource: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for OAuthParams {
@@ -84,9 +89,12 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, params: OAuthP
     let known = client_auth::authenticate_client(&state, &headers, &params).await?;
     let client = &known.client;
     tracing::Span::current().record("grant_type", params.grant_type.as_deref().unwrap_or("-"));
+    // Judged before a code or refresh token is spent, so a bad resource changes nothing.
+    let audience = access_token::audience_for(&state.config.public_base_url, params.resource.as_deref())
+        .ok_or_else(|| ApiError::oauth("invalid_target", "resource is not a resource this server issues tokens for"))?;
     let response = match params.grant_type.as_deref() {
-        Some("authorization_code") => exchange_code(&state, client, &params).await,
-        Some("refresh_token") => refresh(&state, client, &params).await,
+        Some("authorization_code") => exchange_code(&state, client, &params, &audience).await,
+        Some("refresh_token") => refresh(&state, client, &params, &audience).await,
         Some(_) => Err(ApiError::oauth("unsupported_grant_type", "use authorization_code or refresh_token")),
         None => Err(ApiError::oauth("invalid_request", "grant_type is required")),
     }?;
@@ -97,7 +105,12 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, params: OAuthP
     Ok(response)
 }
 
-async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthParams) -> Result<Response, ApiError> {
+async fn exchange_code(
+    state: &AppState,
+    client: &OAuthClient,
+    params: &OAuthParams,
+    audience: &str,
+) -> Result<Response, ApiError> {
     let code = params.code.as_deref().ok_or_else(|| ApiError::oauth("invalid_request", "code is required"))?;
     let redirect_uri =
         params.redirect_uri.as_deref().ok_or_else(|| ApiError::oauth("invalid_request", "redirect_uri is required"))?;
@@ -115,7 +128,7 @@ async fn exchange_code(state: &AppState, client: &OAuthClient, params: &OAuthPar
         now,
     };
     match store.redeem_authorization_code(&exchange).await? {
-        CodeRedemption::Redeemed(grant) => token_response(state, &grant, &grant.scopes, &refresh_token),
+        CodeRedemption::Redeemed(grant) => token_response(state, audience, &grant, &grant.scopes, &refresh_token),
         CodeRedemption::AlreadyUsed { grant_id } => {
             if let Some(grant_id) = grant_id {
                 store.revoke_grant(grant_id, now).await?;
@@ -141,7 +154,12 @@ fn mismatch_description(mismatch: CodeMismatch) -> &'static str {
     }
 }
 
-async fn refresh(state: &AppState, client: &OAuthClient, params: &OAuthParams) -> Result<Response, ApiError> {
+async fn refresh(
+    state: &AppState,
+    client: &OAuthClient,
+    params: &OAuthParams,
+    audience: &str,
+) -> Result<Response, ApiError> {
     let presented = params
         .refresh_token
         .as_deref()
@@ -186,18 +204,20 @@ async fn refresh(state: &AppState, client: &OAuthClient, params: &OAuthParams) -
         }
         _ => grant.scopes.clone(),
     };
-    token_response(state, &grant, &scopes, &new_token)
+    token_response(state, audience, &grant, &scopes, &new_token)
 }
 
 fn token_response(
     state: &AppState,
+    audience: &str,
     grant: &Grant,
     scopes: &[String],
     refresh_token: &str,
 ) -> Result<Response, ApiError> {
-    let access_token = access_token::issue(
+    let access_token = access_token::issue_for(
         &state.config.signing_keys,
         &state.config.public_base_url,
+        audience,
         grant.user_id,
         &grant.client_id,
         grant.id,
