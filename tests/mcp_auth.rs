@@ -731,7 +731,18 @@ async fn run_sdk_client(app: &TestApp, protected_url: &str) -> (Vec<Value>, User
         while let Some(line) = lines.next_line().await.expect("read") {
             if let Some(url) = line.strip_prefix("AUTHORIZE ") {
                 let mut browser = Browser::default();
-                let (consent, user_id) = sign_in(app, &mut browser, url, &unique_email()).await;
+                let email = unique_email();
+                let (consent, user_id) = sign_in(app, &mut browser, url, &email).await;
+                // A client other than ChatGPT's calls /mcp under the `mcp` channel.
+                app.store
+                    .upsert_profile(&shared::store::Profile {
+                        user_id,
+                        email: Some(email.clone()),
+                        tier: "pro".into(),
+                        channels: json!({ "chatgpt": true, "mcp": true }),
+                    })
+                    .await
+                    .expect("profile");
                 assert!(consent.body.contains("MCP SDK test client"), "{}", consent.body);
                 assert!(consent.body.contains("id=\"client-unverified\""));
                 let back = allow(app, &mut browser, &consent).await;
@@ -753,13 +764,16 @@ async fn run_sdk_client(app: &TestApp, protected_url: &str) -> (Vec<Value>, User
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mcp_python_sdk_registers_itself_links_with_pkce_and_refreshes() {
     let (app, _db) = app().await;
-    let protected = format!("{}/connector/chatgpt/get_profile", app.base_url);
+    // The SDK discovers everything from the protected resource: /mcp's metadata (RFC 9728)
+    // names the authorization server, whose metadata offers registration.
+    let protected = format!("{}/mcp", app.base_url);
     let (results, user_id, stderr) = run_sdk_client(&app, &protected).await;
     assert_eq!(results.len(), 2, "{results:?}\n{stderr}");
     let linked = &results[0];
     assert_eq!((linked["step"].as_str(), linked["status"].as_u64()), (Some("linked"), Some(200)), "{linked}\n{stderr}");
     assert_eq!(linked["auth_method"], "none");
-    assert_eq!(linked["body"]["user_id"], json!(user_id.to_string()), "{linked}");
+    let profile = &linked["body"]["result"]["structuredContent"];
+    assert_eq!(profile["user_id"], json!(user_id.to_string()), "{linked}");
     let client_id = linked["client_id"].as_str().expect("the SDK registered");
     assert!(client_id.starts_with("mcp-"));
     let refreshed = &results[1];

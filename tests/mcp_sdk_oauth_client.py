@@ -1,12 +1,13 @@
 """The official MCP Python SDK's OAuth client (`mcp` on PyPI) against the connector.
 
-Run by tests/mcp_auth.rs: `python3 mcp_sdk_oauth_client.py <protected-url>`. The SDK's
-`OAuthClientProvider` meets a 401 at <protected-url>, discovers the authorization server
+Run by tests/mcp_auth.rs: `python3 mcp_sdk_oauth_client.py <base>/mcp`. The SDK's
+`OAuthClientProvider` meets a 401 at /mcp (a `tools/call` of get_profile), reads the
+protected resource metadata it names (RFC 9728), discovers the authorization server
 metadata, registers itself (RFC 7591, a public client with a loopback redirect), and sends
 the person to the authorization URL: this script prints `AUTHORIZE <url>` and reads the URL
 the browser was redirected to from stdin (the Rust test plays the person through the real
-pages). The SDK then checks `state` and `iss`, exchanges the code with its PKCE verifier,
-retries the request with the token, and later refreshes. Each outcome is one line:
+pages). The SDK then checks `state` and `iss`, exchanges the code with its PKCE verifier
+and `resource` (RFC 8707: the token's audience is /mcp), retries the call with the token, and later refreshes. Each outcome is one line:
 `RESULT <json>`.
 """
 
@@ -51,6 +52,15 @@ async def callback_handler() -> AuthorizationCodeResult:
     return AuthorizationCodeResult(code=first("code") or "", state=first("state"), iss=first("iss"))
 
 
+# A streamable-HTTP MCP POST: one JSON-RPC message, either answer form accepted.
+MCP_HEADERS = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18"}
+
+
+def call_get_profile(request_id: int) -> dict:
+    """`tools/call` of get_profile: the server is stateless, so no session is needed first."""
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "get_profile", "arguments": {}}}
+
+
 def result(**fields: object) -> None:
     print("RESULT " + json.dumps(fields), flush=True)
 
@@ -72,7 +82,7 @@ async def main(protected_url: str) -> None:
         callback_handler=callback_handler,
     )
     async with httpx2.AsyncClient(auth=provider, timeout=30) as client:
-        response = await client.get(protected_url)
+        response = await client.post(protected_url, json=call_get_profile(1), headers=MCP_HEADERS)
         result(
             step="linked",
             status=response.status_code,
@@ -83,7 +93,7 @@ async def main(protected_url: str) -> None:
         first_refresh = storage.tokens.refresh_token if storage.tokens else None
         # The access token has expired (as far as the SDK knows): it refreshes first.
         provider.context.token_expiry_time = time.time() - 1
-        response = await client.get(protected_url)
+        response = await client.post(protected_url, json=call_get_profile(2), headers=MCP_HEADERS)
         refreshed = storage.tokens.refresh_token if storage.tokens else None
         result(step="refreshed", status=response.status_code, rotated=bool(refreshed and refreshed != first_refresh))
 
