@@ -222,10 +222,8 @@ fn host(what: &str) -> anyhow::Result<()> {
                     Ok(ms) => ms.parse().context("BENCH_MCP_CALL_DELAY_MS")?,
                     Err(_) => 0,
                 };
-                let options = sandbox_mcp::SandboxOptions {
-                    json_response: true,
-                    call_delay: Duration::from_millis(delay_ms),
-                };
+                let options =
+                    sandbox_mcp::SandboxOptions { json_response: true, call_delay: Duration::from_millis(delay_ms) };
                 let sandbox = sandbox_mcp::spawn(SecretString::from(secret), options).await?;
                 eprintln!("READY {}", sandbox.url);
                 stdin_closed().await;

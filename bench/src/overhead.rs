@@ -315,10 +315,7 @@ pub async fn slow_upstream(bench: &Bench<'_>, report: &mut Report) -> anyhow::Re
     println!("\n[1/5] the same with an upstream that takes {delay} ms a call");
     let sandbox = Host::start(
         "sandbox",
-        &[
-            ("BENCH_MCP_SECRET".into(), bench.mcp_secret.clone()),
-            ("BENCH_MCP_CALL_DELAY_MS".into(), delay.to_string()),
-        ],
+        &[("BENCH_MCP_SECRET".into(), bench.mcp_secret.clone()), ("BENCH_MCP_CALL_DELAY_MS".into(), delay.to_string())],
     )
     .await?;
     let connector = Host::start("connector", &bench.connector_env(bench.db.url(), &sandbox.address)).await?;

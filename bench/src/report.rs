@@ -340,7 +340,8 @@ impl Report {
             "{:<26} {:>3} {:>9} {:>9} {:>9} {:>8} {:>14}",
             "way", "c", "req/s", "p50 ms", "p99 ms", "n", "Δp50 / Δp99"
         );
-        let slow = self.slow_upstream.iter().map(|c| (&self.slow_upstream, c, format!(" @{} ms", self.upstream_delay_ms)));
+        let slow =
+            self.slow_upstream.iter().map(|c| (&self.slow_upstream, c, format!(" @{} ms", self.upstream_delay_ms)));
         for (table, cell, suffix) in self.overhead.iter().map(|c| (&self.overhead, c, String::new())).chain(slow) {
             let delta = delta_in(table, cell).map(|(a, b)| format!("{a:+.2} / {b:+.2}")).unwrap_or_default();
             let _ = writeln!(
@@ -711,7 +712,8 @@ impl Report {
             "\n| concurrency | Δp50 instant upstream ms | Δp50 {delay} ms upstream ms | Δp99 instant ms | Δp99 {delay} ms ms |\n|---:|---:|---:|---:|---:|"
         );
         for concurrency in [1, 16] {
-            if let (Some(instant), Some(slow)) = (self.delta(Way::Connector, concurrency), self.slow_delta(concurrency)) {
+            if let (Some(instant), Some(slow)) = (self.delta(Way::Connector, concurrency), self.slow_delta(concurrency))
+            {
                 let _ = writeln!(
                     out,
                     "| {concurrency} | {:+.2} | {:+.2} | {:+.2} | {:+.2} |",
@@ -760,13 +762,22 @@ impl Report {
         }
         let sizes: Vec<&BinarySize> = self.binaries.iter().filter(|b| b.source.starts_with("alternative")).collect();
         if !sizes.is_empty() {
-            let _ = writeln!(out, "\n| binary | arch | this build MB | other build MB | difference |\n|---|---|---:|---:|---:|");
+            let _ = writeln!(
+                out,
+                "\n| binary | arch | this build MB | other build MB | difference |\n|---|---|---:|---:|---:|"
+            );
             for other in sizes {
                 let this = self.binaries.iter().find(|b| {
-                    b.name == other.name && b.arch == other.arch && !b.source.starts_with("alternative") && !b.source.starts_with("baseline")
+                    b.name == other.name
+                        && b.arch == other.arch
+                        && !b.source.starts_with("alternative")
+                        && !b.source.starts_with("baseline")
                 });
                 let (this_mb, diff) = match this {
-                    Some(this) => (format!("{:.2}", this.mb()), format!("{:+.0} KB", (other.bytes as f64 - this.bytes as f64) / 1000.0)),
+                    Some(this) => (
+                        format!("{:.2}", this.mb()),
+                        format!("{:+.0} KB", (other.bytes as f64 - this.bytes as f64) / 1000.0),
+                    ),
                     None => ("—".into(), String::new()),
                 };
                 let _ = writeln!(out, "| {} | {} | {this_mb} | {:.2} | {diff} |", other.name, other.arch, other.mb());
