@@ -662,6 +662,13 @@ impl Report {
              rows is the WAL flush of the receipt's commit. Postgres: {}.\n",
             self.async_receipt_rows, self.postgres
         );
+        if self.async_receipt_rows == 0 {
+            let _ = writeln!(
+                out,
+                "**The async-receipt function never ran in this run: its rows measured the durable path, \
+                 and the table below compares nothing.**\n"
+            );
+        }
         let _ = writeln!(
             out,
             "| concurrency | Δp50 durable (now) ms | Δp50 async receipt (bbe52e1) ms | durable's cost p50 ms | Δp99 durable ms | Δp99 async receipt ms | Postgres CPU ms/req durable · async |\n|---:|---:|---:|---:|---:|---:|---|"
