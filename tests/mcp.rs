@@ -13,7 +13,9 @@ use shared::mcp::{McpCaller, McpClient, McpError};
 const SECRET: &str = "test-mcp-secret-test-mcp-secret-0123";
 
 async fn sandbox(json_response: bool) -> Sandbox {
-    sandbox_mcp::spawn(SECRET, SandboxOptions { json_response }).await.expect("the sandbox starts")
+    sandbox_mcp::spawn(SECRET, SandboxOptions { json_response, ..SandboxOptions::default() })
+        .await
+        .expect("the sandbox starts")
 }
 
 fn client(sandbox: &Sandbox) -> McpClient {

@@ -192,6 +192,26 @@ pub fn baseline_sizes(dir: &Path, label: &str) -> Vec<BinarySize> {
         .collect()
 }
 
+/// The sizes of another build's binaries (`--alt-bin-dir`): `resolve-token` and `healthz`
+/// from its release directory, and every `lambda/<function>/bootstrap` under it (a
+/// `scripts/lambda-build` run with that build's profile, copied there).
+pub fn alt_sizes(dir: &Path, label: &str) -> Vec<BinarySize> {
+    let source = format!("alternative build: {label}");
+    let mut sizes: Vec<BinarySize> = ["healthz", "resolve-token"]
+        .into_iter()
+        .filter_map(|name| BinarySize::of(name, &dir.join(name), source.clone()))
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(dir.join("lambda")) {
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            sizes.extend(BinarySize::of(&name, &entry.path().join("bootstrap"), source.clone()));
+        }
+    }
+    sizes
+}
+
 /// Spawns `connector serve --port 0` (in-memory store, in-process sandbox) and returns
 /// (spawn → port printed, spawn → first 200 from /healthz).
 async fn serve_cold_start(binary: &Path, http: &reqwest::Client) -> anyhow::Result<(Duration, Duration)> {

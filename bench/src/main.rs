@@ -3,7 +3,10 @@
 //!
 //! 1. action overhead: `solana_resolve_token` on the rmcp sandbox called directly (the
 //!    connector's own `McpClient`), through the connector's `resolve_token` action, and
-//!    through mcpo, at concurrency 1 and 16;
+//!    through mcpo, at concurrency 1 and 16; beside them, in the same rounds, the connector
+//!    with its receipt committed asynchronously (the behaviour before every receipt was
+//!    durable) and, with `--alt-connector-exe`, the connector from another build; then the
+//!    connector and direct calls again with an upstream that takes 50 ms a call;
 //! 2. OAuth: authorization-code exchanges and refresh rotations on Postgres;
 //! 3. cold start: a function binary under an emulated Lambda Runtime API, and
 //!    `connector serve`;
@@ -89,13 +92,52 @@ pub struct Options {
     pub baseline_bin_dir: Option<PathBuf>,
     /// What the baseline is, for the report (e.g. `1dab74a, before aws-sdk-secretsmanager`).
     pub baseline_label: String,
+    /// A `connector-bench` built another way (e.g. another `[profile.release]`): its
+    /// connector is measured in the overhead rounds beside this build's.
+    pub alt_connector_exe: Option<PathBuf>,
+    /// That build's release binaries (`resolve-token`, `healthz`, and `lambda/*/bootstrap`
+    /// when present): their sizes are listed beside this build's.
+    pub alt_bin_dir: Option<PathBuf>,
+    /// What the other build is, for the report.
+    pub alt_label: String,
+    /// The per-call delay of the slow upstream (the sandbox's `call_delay`), in ms.
+    pub upstream_delay_ms: u64,
+    /// The phases to run (all when empty): see [`Phase`].
+    pub only: Vec<Phase>,
+}
+
+/// The parts of a run, for `--only` (comma-separated names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Action overhead, with the async-receipt and other-build connectors beside it.
+    Overhead,
+    /// The same with a slow upstream.
+    SlowUpstream,
+    OAuth,
+    RoundTrips,
+    ColdStart,
+}
+
+impl Phase {
+    fn parse(name: &str) -> anyhow::Result<Phase> {
+        Ok(match name {
+            "overhead" => Phase::Overhead,
+            "slow-upstream" => Phase::SlowUpstream,
+            "oauth" => Phase::OAuth,
+            "round-trips" => Phase::RoundTrips,
+            "cold-start" => Phase::ColdStart,
+            other => bail!("unknown phase {other:?} (overhead, slow-upstream, oauth, round-trips, cold-start)"),
+        })
+    }
 }
 
 impl Options {
     const USAGE: &'static str = "usage: connector-bench [run] [--out BENCHMARKS.md] [--bin-dir target/release] \
                                  [--mcpo .venv/bin/mcpo] [--seconds 3] [--rounds 4] [--command TEXT] \
                                  [--profile-exe target/profiling/connector-bench] [--profile-requests 300] \
-                                 [--baseline-bin-dir DIR --baseline-label TEXT]\n       \
+                                 [--baseline-bin-dir DIR --baseline-label TEXT] \
+                                 [--alt-connector-exe EXE --alt-bin-dir DIR --alt-label TEXT] [--upstream-delay-ms 50] \
+                                 [--only overhead,slow-upstream,oauth,round-trips,cold-start]\n       \
                                  connector-bench host connector|sandbox   (internal: the processes under test)";
 
     fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -110,6 +152,11 @@ impl Options {
             profile_requests: 300,
             baseline_bin_dir: None,
             baseline_label: "baseline".into(),
+            alt_connector_exe: None,
+            alt_bin_dir: None,
+            alt_label: "alternative build".into(),
+            upstream_delay_ms: 50,
+            only: Vec::new(),
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -124,6 +171,15 @@ impl Options {
                 "--profile-exe" => options.profile_exe = Some(value()?.into()),
                 "--baseline-bin-dir" => options.baseline_bin_dir = Some(value()?.into()),
                 "--baseline-label" => options.baseline_label = value()?,
+                "--alt-connector-exe" => options.alt_connector_exe = Some(value()?.into()),
+                "--alt-bin-dir" => options.alt_bin_dir = Some(value()?.into()),
+                "--alt-label" => options.alt_label = value()?,
+                "--upstream-delay-ms" => {
+                    options.upstream_delay_ms = value()?.parse().context("--upstream-delay-ms")?;
+                }
+                "--only" => {
+                    options.only = value()?.split(',').map(Phase::parse).collect::<anyhow::Result<_>>()?;
+                }
                 "--profile-requests" => {
                     options.profile_requests = value()?.parse().context("--profile-requests")?;
                 }
@@ -131,6 +187,11 @@ impl Options {
             }
         }
         Ok(options)
+    }
+
+    /// Whether `phase` runs (`--only`).
+    pub fn runs(&self, phase: Phase) -> bool {
+        self.only.is_empty() || self.only.contains(&phase)
     }
 }
 
@@ -157,7 +218,12 @@ fn host(what: &str) -> anyhow::Result<()> {
             }
             "sandbox" => {
                 let secret = std::env::var("BENCH_MCP_SECRET").context("BENCH_MCP_SECRET")?;
-                let options = sandbox_mcp::SandboxOptions { json_response: true };
+                let delay_ms = match std::env::var("BENCH_MCP_CALL_DELAY_MS") {
+                    Ok(ms) => ms.parse().context("BENCH_MCP_CALL_DELAY_MS")?,
+                    Err(_) => 0,
+                };
+                let options =
+                    sandbox_mcp::SandboxOptions { json_response: true, call_delay: Duration::from_millis(delay_ms) };
                 let sandbox = sandbox_mcp::spawn(SecretString::from(secret), options).await?;
                 eprintln!("READY {}", sandbox.url);
                 stdin_closed().await;
@@ -257,6 +323,8 @@ async fn run_on(options: Options, db: &TestDatabase, machine: Machine, started: 
     report.rounds = bench.options.rounds;
     report.bin_dir = bench.options.bin_dir.display().to_string();
     report.seconds = bench.options.seconds;
+    report.alt_label = bench.options.alt_connector_exe.as_ref().map(|_| bench.options.alt_label.clone());
+    report.upstream_delay_ms = bench.options.upstream_delay_ms;
     report.postgres = postgres_facts(bench.db.url()).await;
 
     // 1, 2 and 4 (RSS): one sandbox, one connector, one mcpo.
@@ -265,18 +333,28 @@ async fn run_on(options: Options, db: &TestDatabase, machine: Machine, started: 
     let connector = Host::start("connector", &bench.connector_env(bench.db.url(), &sandbox.address)).await?;
     println!("connector {} (pid {})", connector.address, connector.pid);
 
-    overhead::overhead(&bench, &sandbox, &connector, &mut report).await?;
-    overhead::async_commit(&bench, &sandbox, &mut report).await?;
-    oauth::oauth(&bench, &connector, &mut report).await?;
+    if bench.options.runs(Phase::Overhead) {
+        overhead::overhead(&bench, &sandbox, &connector, &mut report).await?;
+    }
+    if bench.options.runs(Phase::SlowUpstream) {
+        overhead::slow_upstream(&bench, &mut report).await?;
+    }
+    if bench.options.runs(Phase::OAuth) {
+        oauth::oauth(&bench, &connector, &mut report).await?;
+    }
     report.connector_usage = connector.usage();
     report.sandbox_usage = sandbox.usage();
     drop(connector);
 
     // 5: round trips, through the counting proxy.
-    round_trips::round_trips(&bench, &mut report).await?;
+    if bench.options.runs(Phase::RoundTrips) {
+        round_trips::round_trips(&bench, &mut report).await?;
+    }
 
     // 3 and 4: the release binaries.
-    cold_start::cold_starts(&bench, &sandbox, &mut report).await?;
+    if bench.options.runs(Phase::ColdStart) {
+        cold_start::cold_starts(&bench, &sandbox, &mut report).await?;
+    }
 
     // 6: where the connector's own CPU goes.
     if let Some(exe) = &bench.options.profile_exe
@@ -288,6 +366,9 @@ async fn run_on(options: Options, db: &TestDatabase, machine: Machine, started: 
     report.binaries = cold_start::binary_sizes(&bench.options.bin_dir);
     if let Some(baseline) = &bench.options.baseline_bin_dir {
         report.binaries.extend(cold_start::baseline_sizes(baseline, &bench.options.baseline_label));
+    }
+    if let Some(alt) = &bench.options.alt_bin_dir {
+        report.binaries.extend(cold_start::alt_sizes(alt, &bench.options.alt_label));
     }
 
     report.duration = started.elapsed();

@@ -1,5 +1,8 @@
 //! Phase 1, action overhead: `solana_resolve_token` called directly, through the connector
-//! and through mcpo; the same on a database with `synchronous_commit = off`; and, with
+//! and through mcpo; in the same rounds, the connector with its receipt committed
+//! asynchronously (what read actions did before every receipt was made durable, migration
+//! 0009) and, with `--alt-connector-exe`, the connector from another build; the connector
+//! and direct calls again against an upstream that takes 50 ms a call; and, with
 //! `--profile-exe`, a callgrind profile of the connector.
 
 use std::collections::HashMap;
@@ -23,8 +26,11 @@ pub enum Way {
     Direct,
     Connector,
     Mcpo,
-    /// The connector on a database whose commits do not wait for the WAL flush.
-    ConnectorAsyncCommit,
+    /// The connector whose receipt commits without waiting for the WAL flush, as read
+    /// actions' receipts did before migration 0009 (`Durability::Relaxed`, up to bbe52e1).
+    ConnectorAsyncReceipt,
+    /// The connector from another build (`--alt-connector-exe`).
+    ConnectorAlt,
 }
 
 impl Way {
@@ -33,8 +39,28 @@ impl Way {
             Way::Direct => "direct MCP tools/call",
             Way::Connector => "connector resolve_token",
             Way::Mcpo => "mcpo",
-            Way::ConnectorAsyncCommit => "connector, async commit",
+            Way::ConnectorAsyncReceipt => "connector, async receipt",
+            Way::ConnectorAlt => "connector, other build",
         }
+    }
+
+    /// Whether this way goes through a connector (Δ against direct applies).
+    pub fn is_connector(self) -> bool {
+        matches!(self, Way::Connector | Way::ConnectorAsyncReceipt | Way::ConnectorAlt)
+    }
+}
+
+/// A way to call the tool, and the connector process that serves it (if any), whose CPU
+/// time is the cell's.
+struct Measured {
+    way: Way,
+    request: Request,
+    connector_pid: Option<u32>,
+}
+
+impl Measured {
+    fn new(way: Way, request: Request, connector: Option<&Host>) -> Measured {
+        Measured { way, request, connector_pid: connector.map(|c| c.pid) }
     }
 }
 
@@ -88,11 +114,11 @@ fn mcpo_request(bench: &Bench<'_>, mcpo: &Mcpo, api_key: &str) -> Request {
     })
 }
 
-/// The processes whose CPU time is attributed per cell. The Postgres backends serving the
-/// connector's pool are looked up before each cell (`pg_stat_activity`).
+/// The processes whose CPU time is attributed per cell, besides the cell's connector. The
+/// Postgres backends serving the connectors' pools are looked up before each cell
+/// (`pg_stat_activity`).
 #[derive(Clone, Copy)]
 struct Pids {
-    connector: u32,
     sandbox: u32,
     mcpo: Option<u32>,
 }
@@ -114,11 +140,11 @@ async fn postgres_backends(bench: &Bench<'_>) -> Vec<u32> {
 
 /// Warm-up, then `rounds` rounds of every (concurrency, way) cell, interleaved so that the
 /// machine's noise spreads over every cell alike.
-async fn measure(bench: &Bench<'_>, ways: &[(Way, Request)], pids: Pids) -> anyhow::Result<Vec<OverheadCell>> {
-    for (way, request) in ways {
+async fn measure(bench: &Bench<'_>, ways: &[Measured], pids: Pids) -> anyhow::Result<Vec<OverheadCell>> {
+    for Measured { way, request, .. } in ways {
         request(0).await.map_err(|e| anyhow::anyhow!("{}: {e}", way.label()))?;
     }
-    for (_, request) in ways {
+    for Measured { request, .. } in ways {
         for concurrency in [16, 1] {
             let request = request.clone();
             stats::closed_loop(concurrency, Duration::from_millis(1000), move |w| request(w)).await;
@@ -129,12 +155,12 @@ async fn measure(bench: &Bench<'_>, ways: &[(Way, Request)], pids: Pids) -> anyh
     let mut cpu: HashMap<(Way, usize), CpuSplit> = HashMap::new();
     for round in 0..bench.options.rounds {
         for concurrency in [1, 16] {
-            for (way, request) in ways {
+            for Measured { way, request, connector_pid } in ways {
                 let backends = postgres_backends(bench).await;
-                let before = CpuSplit::read(pids, &backends);
+                let before = CpuSplit::read(pids, *connector_pid, &backends);
                 let request = request.clone();
                 let samples = stats::closed_loop(concurrency, cell, move |w| request(w)).await;
-                let after = CpuSplit::read(pids, &backends);
+                let after = CpuSplit::read(pids, *connector_pid, &backends);
                 cpu.entry((*way, concurrency)).or_default().add(&after.minus(&before));
                 println!(
                     "  round {} c={concurrency:<2} {:<24} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms{}",
@@ -186,13 +212,34 @@ pub async fn overhead(bench: &Bench<'_>, sandbox: &Host, connector: &Host, repor
         None
     };
 
-    let mut ways: Vec<(Way, Request)> = vec![
-        (Way::Direct, direct_request(bench, &sandbox.address, &caller)),
-        (Way::Connector, action_request(bench, connector, &access_token)),
+    // Before migration 0009, as a second connector on the same database (the same access
+    // token works on every connector here).
+    let async_receipt =
+        Host::start("connector", &bench.connector_env(&async_receipt_url(bench).await?, &sandbox.address)).await?;
+    let alt = match &bench.options.alt_connector_exe {
+        Some(exe) => Some(
+            Host::start_exe(exe, "connector", &bench.connector_env(bench.db.url(), &sandbox.address))
+                .await
+                .with_context(|| format!("starting the connector of {}", exe.display()))?,
+        ),
+        None => None,
+    };
+
+    let mut ways: Vec<Measured> = vec![
+        Measured::new(Way::Direct, direct_request(bench, &sandbox.address, &caller), None),
+        Measured::new(Way::Connector, action_request(bench, connector, &access_token), Some(connector)),
     ];
     if let Some(mcpo) = &mcpo {
         report.mcpo_version = mcpo.version.clone();
-        ways.push((Way::Mcpo, mcpo_request(bench, mcpo, &mcpo_key)));
+        ways.push(Measured::new(Way::Mcpo, mcpo_request(bench, mcpo, &mcpo_key), None));
+    }
+    ways.push(Measured::new(
+        Way::ConnectorAsyncReceipt,
+        action_request(bench, &async_receipt, &access_token),
+        Some(&async_receipt),
+    ));
+    if let Some(alt) = &alt {
+        ways.push(Measured::new(Way::ConnectorAlt, action_request(bench, alt, &access_token), Some(alt)));
     }
     let first = bench
         .http
@@ -201,34 +248,85 @@ pub async fn overhead(bench: &Bench<'_>, sandbox: &Host, connector: &Host, repor
         .send()
         .await?;
     report.sample_action_body = first.text().await?;
-    let pids = Pids { connector: connector.pid, sandbox: sandbox.pid, mcpo: mcpo.as_ref().map(|m| m.pid) };
+    let pids = Pids { sandbox: sandbox.pid, mcpo: mcpo.as_ref().map(|m| m.pid) };
     report.overhead = measure(bench, &ways, pids).await.map_err(|e| e.context(connector.tail()))?;
+    report.async_receipt_rows = receipts_of(bench, ASYNC_RECEIPT_SCHEMA).await;
     if let Some(mcpo) = &mcpo {
         report.mcpo_usage = Some(Usage::of(mcpo.pid));
     }
     Ok(())
 }
 
-/// The same connector against the same database with `synchronous_commit = off` (set on
-/// the throwaway database only, for new connections): how much of the overhead is the
-/// WAL flush of the action's writes on this machine's disk.
-pub async fn async_commit(bench: &Bench<'_>, sandbox: &Host, report: &mut Report) -> anyhow::Result<()> {
-    println!("\n[1/5] attribution: the same, on a database with synchronous_commit = off");
-    bench.db.set_synchronous_commit(false).await?;
-    let measured = async {
-        let connector = Host::start("connector", &bench.connector_env(bench.db.url(), &sandbox.address)).await?;
-        let (user_id, _grant, access_token) = bench.linked_user().await?;
-        let caller = McpCaller { user_id, scopes: SCOPES.iter().map(|s| s.to_string()).collect(), roles: Vec::new() };
-        let ways = vec![
-            (Way::Direct, direct_request(bench, &sandbox.address, &caller)),
-            (Way::ConnectorAsyncCommit, action_request(bench, &connector, &access_token)),
-        ];
-        let pids = Pids { connector: connector.pid, sandbox: sandbox.pid, mcpo: None };
-        measure(bench, &ways, pids).await
+/// The schema holding the pre-0009 receipts function for the async-receipt connector.
+const ASYNC_RECEIPT_SCHEMA: &str = "bench_async_receipt";
+
+/// The bench database's URL for a connector whose receipts commit asynchronously, as read
+/// actions' receipts did up to bbe52e1: a schema first on its `search_path` holds
+/// `connector_insert_receipts` as migration 0004 had it with `p_relaxed` true (the
+/// transaction's `synchronous_commit` off), inserting into the same table. Everything else
+/// (the grant query, the MCP call, the same binary) is this build's, so the difference
+/// from the connector's row is the WAL flush alone.
+async fn async_receipt_url(bench: &Bench<'_>) -> anyhow::Result<String> {
+    let client = testkit::db::connect(bench.db.url()).await?;
+    client
+        .batch_execute(&format!(
+            "create schema if not exists {ASYNC_RECEIPT_SCHEMA};
+             create or replace function {ASYNC_RECEIPT_SCHEMA}.connector_insert_receipts(
+                 p_ids uuid[], p_user_ids uuid[], p_client_ids text[], p_actions text[], p_tools text[],
+                 p_digests text[], p_statuses text[], p_error_codes text[], p_latencies bigint[],
+                 p_request_ids text[], p_approval_ids uuid[], p_created timestamptz[])
+             returns void language plpgsql as $$
+             begin
+                 perform set_config('synchronous_commit', 'off', true);
+                 insert into public.connector_receipts (id, user_id, client_id, action, mcp_tool, args_digest,
+                     status, error_code, upstream_latency_ms, request_id, approval_id, created_at)
+                 select * from unnest(p_ids, p_user_ids, p_client_ids, p_actions, p_tools, p_digests, p_statuses,
+                                      p_error_codes, p_latencies, p_request_ids, p_approval_ids, p_created);
+                 perform nextval('{ASYNC_RECEIPT_SCHEMA}.calls');
+             end
+             $$;
+             create sequence if not exists {ASYNC_RECEIPT_SCHEMA}.calls;"
+        ))
+        .await
+        .context("creating the async-receipt schema")?;
+    let separator = if bench.db.url().contains('?') { '&' } else { '?' };
+    Ok(format!("{}{separator}options=-c%20search_path%3D{ASYNC_RECEIPT_SCHEMA}%2Cpublic", bench.db.url()))
+}
+
+/// How many times the async-receipt function ran (a sequence it advances, which costs no
+/// WAL flush): proof that its connector used it (zero would mean its rows measured the
+/// durable path).
+async fn receipts_of(bench: &Bench<'_>, schema: &str) -> u64 {
+    let Ok(client) = testkit::db::connect(bench.db.url()).await else {
+        return 0;
+    };
+    let sql = format!("select case when is_called then last_value else 0 end from {schema}.calls");
+    match client.query_one(&sql, &[]).await {
+        Ok(row) => row.get::<_, i64>(0) as u64,
+        Err(_) => 0,
     }
-    .await;
-    bench.db.set_synchronous_commit(true).await?;
-    report.async_commit = measured?;
+}
+
+/// Direct calls and the connector against a second sandbox whose every tool call takes
+/// `--upstream-delay-ms` (50 ms): the connector's overhead should not grow with the
+/// upstream's latency (nothing of the connector's waits in line behind the call).
+pub async fn slow_upstream(bench: &Bench<'_>, report: &mut Report) -> anyhow::Result<()> {
+    let delay = bench.options.upstream_delay_ms;
+    println!("\n[1/5] the same with an upstream that takes {delay} ms a call");
+    let sandbox = Host::start(
+        "sandbox",
+        &[("BENCH_MCP_SECRET".into(), bench.mcp_secret.clone()), ("BENCH_MCP_CALL_DELAY_MS".into(), delay.to_string())],
+    )
+    .await?;
+    let connector = Host::start("connector", &bench.connector_env(bench.db.url(), &sandbox.address)).await?;
+    let (user_id, _grant, access_token) = bench.linked_user().await?;
+    let caller = McpCaller { user_id, scopes: SCOPES.iter().map(|s| s.to_string()).collect(), roles: Vec::new() };
+    let ways = vec![
+        Measured::new(Way::Direct, direct_request(bench, &sandbox.address, &caller), None),
+        Measured::new(Way::Connector, action_request(bench, &connector, &access_token), Some(&connector)),
+    ];
+    let pids = Pids { sandbox: sandbox.pid, mcpo: None };
+    report.slow_upstream = measure(bench, &ways, pids).await.map_err(|e| e.context(connector.tail()))?;
     Ok(())
 }
 
@@ -272,9 +370,9 @@ pub struct CpuSplit {
 }
 
 impl CpuSplit {
-    fn read(pids: Pids, postgres_backends: &[u32]) -> CpuSplit {
+    fn read(pids: Pids, connector: Option<u32>, postgres_backends: &[u32]) -> CpuSplit {
         CpuSplit {
-            connector: procs::cpu_seconds(pids.connector),
+            connector: connector.map(procs::cpu_seconds).unwrap_or(0.0),
             postgres: postgres_backends.iter().map(|&pid| procs::cpu_seconds(pid)).sum(),
             sandbox: procs::cpu_seconds(pids.sandbox),
             mcpo: pids.mcpo.map(procs::cpu_seconds).unwrap_or(0.0),

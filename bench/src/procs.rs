@@ -26,6 +26,12 @@ impl Host {
     /// its `READY` line.
     pub async fn start(what: &str, env: &[(String, String)]) -> anyhow::Result<Host> {
         let exe = std::env::current_exe().context("locating connector-bench")?;
+        Host::start_exe(&exe, what, env).await
+    }
+
+    /// [`Host::start`] of another `connector-bench` binary: the same source built another
+    /// way (`--alt-connector-exe`, e.g. another profile).
+    pub async fn start_exe(exe: &Path, what: &str, env: &[(String, String)]) -> anyhow::Result<Host> {
         let mut command = Command::new(exe);
         command
             .args(["host", what])

@@ -163,7 +163,13 @@ pub struct Report {
     pub rounds: usize,
     pub seconds: f64,
     pub overhead: Vec<OverheadCell>,
-    pub async_commit: Vec<OverheadCell>,
+    /// Receipts written by the async-receipt connector's function (it ran: not zero).
+    pub async_receipt_rows: u64,
+    /// Direct and the connector against the slow sandbox.
+    pub slow_upstream: Vec<OverheadCell>,
+    pub upstream_delay_ms: u64,
+    /// What the other build's connector is (`--alt-label`), when one ran.
+    pub alt_label: Option<String>,
     pub sample_action_body: String,
     pub oauth: Vec<OAuthCell>,
     pub connector_usage: Usage,
@@ -194,6 +200,17 @@ fn yes_no(met: Option<bool>) -> &'static str {
 impl Report {
     fn cell(&self, way: Way, concurrency: usize) -> Option<&OverheadCell> {
         self.overhead.iter().find(|c| c.way == way && c.concurrency == concurrency)
+    }
+
+    /// (Δp50, Δp99) of `way` over direct in the main overhead rounds.
+    fn delta(&self, way: Way, concurrency: usize) -> Option<(f64, f64)> {
+        delta_in(&self.overhead, self.cell(way, concurrency)?)
+    }
+
+    /// (Δp50, Δp99) of the connector over direct with the slow upstream.
+    fn slow_delta(&self, concurrency: usize) -> Option<(f64, f64)> {
+        let cell = self.slow_upstream.iter().find(|c| c.way == Way::Connector && c.concurrency == concurrency)?;
+        delta_in(&self.slow_upstream, cell)
     }
 
     /// (most round trips before the MCP call, most after) over the counted requests.
@@ -242,6 +259,16 @@ impl Report {
                 },
             });
         }
+        if let (Some((instant, _)), Some((slow, _))) = (self.delta(Way::Connector, 1), self.slow_delta(1)) {
+            rows.push(TargetRow {
+                target: format!(
+                    "overhead over direct with a {} ms upstream within 0.5 ms of an instant upstream's (c=1, p50)",
+                    self.upstream_delay_ms
+                ),
+                measured: format!("{slow:+.2} ms vs {instant:+.2} ms"),
+                met: Some((slow - instant).abs() <= 0.5),
+            });
+        }
         if !self.action_round_trips.is_empty() {
             let (before, after) = self.action_round_trip_summary();
             let min_before = self.action_round_trips.iter().map(|c| c.before).min().unwrap_or(0);
@@ -270,7 +297,12 @@ impl Report {
             let functions: Vec<&BinarySize> = self
                 .binaries
                 .iter()
-                .filter(|b| b.arch == arch && b.name != "connector" && !b.source.starts_with("baseline"))
+                .filter(|b| {
+                    b.arch == arch
+                        && b.name != "connector"
+                        && !b.source.starts_with("baseline")
+                        && !b.source.starts_with("alternative")
+                })
                 .collect();
             if let Some(largest) = functions.iter().max_by_key(|b| b.bytes) {
                 let deployed = arch == "arm64";
@@ -308,15 +340,14 @@ impl Report {
             "{:<26} {:>3} {:>9} {:>9} {:>9} {:>8} {:>14}",
             "way", "c", "req/s", "p50 ms", "p99 ms", "n", "Δp50 / Δp99"
         );
-        let checks = self.async_commit.iter().filter(|c| c.way == Way::ConnectorAsyncCommit);
-        for (table, cell) in
-            self.overhead.iter().map(|c| (&self.overhead, c)).chain(checks.map(|c| (&self.async_commit, c)))
-        {
+        let slow =
+            self.slow_upstream.iter().map(|c| (&self.slow_upstream, c, format!(" @{} ms", self.upstream_delay_ms)));
+        for (table, cell, suffix) in self.overhead.iter().map(|c| (&self.overhead, c, String::new())).chain(slow) {
             let delta = delta_in(table, cell).map(|(a, b)| format!("{a:+.2} / {b:+.2}")).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "{:<26} {:>3} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>14}",
-                cell.way.label(),
+                format!("{}{suffix}", cell.way.label()),
                 cell.concurrency,
                 cell.samples.rps(),
                 cell.samples.p50(),
@@ -419,8 +450,7 @@ impl Report {
              `connector-bench host connector` in its own process, so its memory and CPU are its own;\n\
              - **mcpo**: `POST /solana_resolve_token` with mcpo's API key; mcpo holds one streamable-HTTP \
              MCP session to the same sandbox with a long-lived MCP bearer (default settings, \
-             one uvicorn worker).\n\n\
-             Each cell ran {} rounds of {} s, interleaved with the other cells (after 1 s of warm-up \
+             one uvicorn worker);\n             - **connector, async receipt**: the same action on a second connector process of this              build whose receipt commits without waiting for the WAL flush, as read actions' receipts              did before every receipt was made durable (section 1a);\n             - **connector, other build**: with `--alt-connector-exe`, the connector from another              build of the same source (section 1c).\n\n             Each cell ran {} rounds of {} s, interleaved with the other cells (after 1 s of warm-up \
              per cell); latencies are pooled over the rounds. Δ is connector minus direct at the same \
              concurrency; the ratio is connector ÷ direct.\n",
             self.rounds, self.seconds
@@ -450,20 +480,9 @@ impl Report {
             if errors.is_empty() { "none".to_owned() } else { errors.join("; ") }
         });
 
-        if !self.async_commit.is_empty() {
-            let _ = writeln!(out, "\n### Check: nothing on the hot path waits for a WAL flush\n");
-            let _ = writeln!(
-                out,
-                "A read action's grant query writes nothing while the grant's `last_used_at` is under a \
-                 minute old, and its receipt commits asynchronously (`Durability::Relaxed`); only \
-                 consequential actions (swaps, alerts) wait for the flush. To check that no flush is left \
-                 on this path, a second connector process ran against the same throwaway database after \
-                 `ALTER DATABASE … SET synchronous_commit = off` (the setting applies to this database only \
-                 and is reset afterwards), interleaved with direct calls. Its figures should match the \
-                 connector's above:\n"
-            );
-            overhead_table(&mut out, &self.async_commit);
-        }
+        self.durability_markdown(&mut out);
+        self.slow_upstream_markdown(&mut out);
+        self.alt_build_markdown(&mut out);
         let _ = writeln!(out, "\n## 2. OAuth token endpoint\n");
         let _ = writeln!(
             out,
@@ -624,9 +643,159 @@ impl Report {
     }
 }
 
+impl Report {
+    /// 1a: the durable receipt's cost, against the asynchronous commit read receipts had.
+    fn durability_markdown(&self, out: &mut String) {
+        if self.cell(Way::ConnectorAsyncReceipt, 1).is_none() {
+            return;
+        }
+        let _ = writeln!(out, "\n### 1a. Durable receipts' cost\n");
+        let _ = writeln!(
+            out,
+            "Every receipt is now committed durably before its id is handed out (migration 0009; a \
+             crash had lost 7 of 458 read receipts). Up to bbe52e1, read actions' receipts committed \
+             asynchronously (`Durability::Relaxed`: `synchronous_commit` off for the receipt's own \
+             transaction). The **connector, async receipt** rows above reproduce that: a second \
+             connector process of this build on the same database, whose `search_path` finds \
+             `connector_insert_receipts` as migration 0004 had it with `p_relaxed` true (schema \
+             `bench_async_receipt`; it ran {} times), so the only difference from the **connector** \
+             rows is the WAL flush of the receipt's commit. Postgres: {}.\n",
+            self.async_receipt_rows, self.postgres
+        );
+        if self.async_receipt_rows == 0 {
+            let _ = writeln!(
+                out,
+                "**The async-receipt function never ran in this run: its rows measured the durable path, \
+                 and the table below compares nothing.**\n"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "| concurrency | Δp50 durable (now) ms | Δp50 async receipt (bbe52e1) ms | durable's cost p50 ms | Δp99 durable ms | Δp99 async receipt ms | Postgres CPU ms/req durable · async |\n|---:|---:|---:|---:|---:|---:|---|"
+        );
+        for concurrency in [1, 16] {
+            let (Some(durable), Some(relaxed)) =
+                (self.delta(Way::Connector, concurrency), self.delta(Way::ConnectorAsyncReceipt, concurrency))
+            else {
+                continue;
+            };
+            let pg = |way: Way| {
+                self.cell(way, concurrency)
+                    .map(|c| c.cpu.postgres * 1000.0 / c.samples.count().max(1) as f64)
+                    .unwrap_or_default()
+            };
+            let _ = writeln!(
+                out,
+                "| {concurrency} | {:+.2} | {:+.2} | {:+.2} | {:+.2} | {:+.2} | {:.3} · {:.3} |",
+                durable.0,
+                relaxed.0,
+                durable.0 - relaxed.0,
+                durable.1,
+                relaxed.1,
+                pg(Way::Connector),
+                pg(Way::ConnectorAsyncReceipt)
+            );
+        }
+    }
+
+    /// 1b: the same overhead with an upstream that takes its time.
+    fn slow_upstream_markdown(&self, out: &mut String) {
+        if self.slow_upstream.is_empty() {
+            return;
+        }
+        let delay = self.upstream_delay_ms;
+        let _ = writeln!(out, "\n### 1b. A {delay} ms upstream\n");
+        let _ = writeln!(
+            out,
+            "A second sandbox whose every tool call answers after {delay} ms (`SandboxOptions::call_delay`), \
+             a connector process pointed at it, and direct calls to it, interleaved as above (its own \
+             rounds, after the main ones). The connector's overhead over direct should be what it is \
+             with an instant upstream: its work before and after the call does not grow with the \
+             call's latency.\n"
+        );
+        overhead_table(out, &self.slow_upstream);
+        let _ = writeln!(
+            out,
+            "\n| concurrency | Δp50 instant upstream ms | Δp50 {delay} ms upstream ms | Δp99 instant ms | Δp99 {delay} ms ms |\n|---:|---:|---:|---:|---:|"
+        );
+        for concurrency in [1, 16] {
+            if let (Some(instant), Some(slow)) = (self.delta(Way::Connector, concurrency), self.slow_delta(concurrency))
+            {
+                let _ = writeln!(
+                    out,
+                    "| {concurrency} | {:+.2} | {:+.2} | {:+.2} | {:+.2} |",
+                    instant.0, slow.0, instant.1, slow.1
+                );
+            }
+        }
+    }
+
+    /// 1c: the connector from another build, beside this one's.
+    fn alt_build_markdown(&self, out: &mut String) {
+        let Some(label) = &self.alt_label else {
+            return;
+        };
+        let _ = writeln!(out, "\n### 1c. Another build: {label}\n");
+        let _ = writeln!(
+            out,
+            "The **connector, other build** rows above: the same source built as `{label}`, its \
+             connector measured in the same rounds as this build's.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| concurrency | Δp50 this build ms | Δp50 other build ms | Δp99 this build ms | Δp99 other build ms | connector CPU ms/req this · other |\n|---:|---:|---:|---:|---:|---|"
+        );
+        for concurrency in [1, 16] {
+            let (Some(this), Some(other)) =
+                (self.delta(Way::Connector, concurrency), self.delta(Way::ConnectorAlt, concurrency))
+            else {
+                continue;
+            };
+            let cpu = |way: Way| {
+                self.cell(way, concurrency)
+                    .map(|c| c.cpu.connector * 1000.0 / c.samples.count().max(1) as f64)
+                    .unwrap_or_default()
+            };
+            let _ = writeln!(
+                out,
+                "| {concurrency} | {:+.2} | {:+.2} | {:+.2} | {:+.2} | {:.3} · {:.3} |",
+                this.0,
+                other.0,
+                this.1,
+                other.1,
+                cpu(Way::Connector),
+                cpu(Way::ConnectorAlt)
+            );
+        }
+        let sizes: Vec<&BinarySize> = self.binaries.iter().filter(|b| b.source.starts_with("alternative")).collect();
+        if !sizes.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n| binary | arch | this build MB | other build MB | difference |\n|---|---|---:|---:|---:|"
+            );
+            for other in sizes {
+                let this = self.binaries.iter().find(|b| {
+                    b.name == other.name
+                        && b.arch == other.arch
+                        && !b.source.starts_with("alternative")
+                        && !b.source.starts_with("baseline")
+                });
+                let (this_mb, diff) = match this {
+                    Some(this) => (
+                        format!("{:.2}", this.mb()),
+                        format!("{:+.0} KB", (other.bytes as f64 - this.bytes as f64) / 1000.0),
+                    ),
+                    None => ("—".into(), String::new()),
+                };
+                let _ = writeln!(out, "| {} | {} | {this_mb} | {:.2} | {diff} |", other.name, other.arch, other.mb());
+            }
+        }
+    }
+}
+
 /// Connector minus direct (same table, same concurrency) at p50 and p99.
 fn delta_in(cells: &[OverheadCell], cell: &OverheadCell) -> Option<(f64, f64)> {
-    if !matches!(cell.way, Way::Connector | Way::ConnectorAsyncCommit) {
+    if !cell.way.is_connector() {
         return None;
     }
     let direct = cells.iter().find(|c| c.way == Way::Direct && c.concurrency == cell.concurrency)?;

@@ -46,7 +46,7 @@ pub async fn round_trips(bench: &Bench<'_>, report: &mut Report) -> anyhow::Resu
     let (router, handle) = sandbox_mcp::router(
         SecretString::from(bench.mcp_secret.clone()),
         mcp_url.clone(),
-        sandbox_mcp::SandboxOptions { json_response: true },
+        sandbox_mcp::SandboxOptions { json_response: true, ..Default::default() },
     );
     let router = router.layer(axum::middleware::from_fn_with_state(hook.clone(), note_arrival));
     let server = tokio::spawn(async move {

@@ -9,7 +9,8 @@
 //! - optionally, answers as one `application/json` body instead of an SSE stream, which
 //!   rmcp 3.11 offers only to stateless servers (dexter-mcp, on the TypeScript SDK, can
 //!   do it with sessions);
-//! - the faults a test queued (a status, a delay, a garbled body) hit the next tool calls.
+//! - the faults a test queued (a status, a delay, a garbled body) hit the next tool calls;
+//! - with [`crate::SandboxOptions::call_delay`], every tool call waits that long first.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -77,6 +78,9 @@ pub(crate) async fn gate(AxumState(state): AxumState<Arc<State>>, request: Reque
             }
             Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
             None => {}
+        }
+        if !state.call_delay.is_zero() {
+            tokio::time::sleep(state.call_delay).await;
         }
     }
 

@@ -36,6 +36,9 @@ pub struct SandboxOptions {
     /// Answer each request with one `application/json` body instead of a
     /// `text/event-stream` (the transport allows both; a client must take either).
     pub json_response: bool,
+    /// Every tool call answers after this long (zero, the default: at once), like an
+    /// upstream that does real work; the benchmarks' 50 ms-upstream cell.
+    pub call_delay: Duration,
 }
 
 /// Makes the sandbox answer like an upstream that returns far too much, to test that the
@@ -76,6 +79,7 @@ pub(crate) struct State {
     /// The sandbox's own `/mcp` URL: the expected `iss` and `aud`.
     url: String,
     json_response: bool,
+    call_delay: Duration,
     session_manager: Arc<LocalSessionManager>,
     cancel: CancellationToken,
     /// Session id → the user id that created it.
@@ -133,6 +137,7 @@ pub fn router(jwt_secret: SecretString, url: String, options: SandboxOptions) ->
         jwt_secret,
         url: url.clone(),
         json_response: options.json_response,
+        call_delay: options.call_delay,
         session_manager: session_manager.clone(),
         cancel: cancel.clone(),
         owners: Mutex::new(HashMap::new()),
