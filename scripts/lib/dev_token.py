@@ -2,7 +2,10 @@
 would (authorize -> login -> printed one-time code -> consent -> token) and prints the
 access token. Used by scripts/check-openapi to give schemathesis a valid token.
 
-usage: dev_token.py BASE_URL SERVE_LOG CLIENT_SECRET
+usage: dev_token.py BASE_URL SERVE_LOG CLIENT_SECRET [RESOURCE]
+
+With RESOURCE (RFC 8707), e.g. BASE_URL/mcp, the token is issued for that resource: used by
+scripts/mcp-conformance for a token the MCP endpoint accepts.
 """
 import re
 import sys
@@ -12,6 +15,7 @@ import urllib.parse
 import requests
 
 base, log_path, secret = sys.argv[1], sys.argv[2], sys.argv[3]
+resource = {"resource": sys.argv[4]} if len(sys.argv) > 4 else {}
 redirect = f"{base}/dev/oauth/callback"
 browser = requests.Session()
 
@@ -29,6 +33,7 @@ r = browser.get(
         "redirect_uri": redirect,
         "scope": "mcp:invoke wallet:read profile",
         "state": "schemathesis",
+        **resource,
     },
     allow_redirects=False,
 )
@@ -55,6 +60,6 @@ query = urllib.parse.parse_qs(urllib.parse.urlparse(r.headers["location"]).query
 tokens = requests.post(
     f"{base}/oauth/chatgpt/token",
     auth=("chatgpt-dev", secret),
-    data={"grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": redirect},
+    data={"grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": redirect, **resource},
 ).json()
 print(tokens["access_token"])

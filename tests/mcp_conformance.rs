@@ -1,0 +1,92 @@
+//! `scripts/mcp-conformance`: the MCP conformance suite (`@modelcontextprotocol/conformance`)
+//! against a freshly started `connector serve`. The script must pass with the committed
+//! baseline, the scenarios Dexter's `/mcp` is meant to pass must pass check by check (not
+//! only by being absent from the baseline), and a run judged against an empty baseline must
+//! fail: the script's exit status really follows the suite's results.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The scenarios that exercise what `/mcp` serves (lifecycle, ping, the tool list, DNS
+/// rebinding protection); every other server scenario is in conformance/expected-failures.yml.
+const MUST_PASS: [&str; 4] = ["server-initialize", "ping", "tools-list", "dns-rebinding-protection"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(out: &Path, baseline: Option<&Path>) -> (bool, String) {
+    let mut command = Command::new(root().join("scripts/mcp-conformance"));
+    command.env("MCP_CONFORMANCE_OUT", out);
+    if let Some(baseline) = baseline {
+        command.env("MCP_CONFORMANCE_BASELINE", baseline);
+    }
+    let output = command.output().expect("scripts/mcp-conformance runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// Each scenario's checks, by scenario name, from the runner's result directories
+/// (`server-<scenario>-<timestamp>/checks.json`).
+fn checks(out: &Path) -> BTreeMap<String, Vec<Value>> {
+    let mut found = BTreeMap::new();
+    for entry in std::fs::read_dir(out).expect("results directory") {
+        let dir = entry.expect("entry").path();
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let Some(scenario) = MUST_PASS.iter().find(|s| name.starts_with(&format!("server-{s}-2"))) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(dir.join("checks.json")).expect("checks.json");
+        let list: Vec<Value> = serde_json::from_str(&text).expect("checks.json is a JSON array");
+        found.insert((*scenario).to_owned(), list);
+    }
+    found
+}
+
+/// A scratch directory of this run, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("mcp-conformance-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        Scratch(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn the_conformance_suite_passes_and_its_failures_would_fail_the_script() {
+    let work = Scratch::new();
+
+    let out = work.path().join("results");
+    let (passed, output) = run(&out, None);
+    assert!(passed, "scripts/mcp-conformance failed:\n{output}");
+    let results = checks(&out);
+    for scenario in MUST_PASS {
+        let list = results.get(scenario).unwrap_or_else(|| panic!("{scenario} did not run:\n{output}"));
+        assert!(!list.is_empty(), "{scenario} made no checks");
+        for check in list {
+            assert_eq!(check["status"], "SUCCESS", "{scenario}: {check}");
+        }
+    }
+    assert!(!output.contains("Bearer ey") && !output.contains("eyJ"), "the run printed a token:\n{output}");
+
+    let empty = work.path().join("empty-baseline.yml");
+    std::fs::write(&empty, "server: []\n").expect("write baseline");
+    let (passed, output) = run(&work.path().join("strict"), Some(&empty));
+    assert!(!passed, "with no expected failures the run must fail:\n{output}");
+    assert!(output.contains("Unexpected failures"), "{output}");
+}
