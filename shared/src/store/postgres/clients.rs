@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio_postgres::Row;
 use tokio_postgres::types::Type;
+use tokio_postgres::{GenericClient, Row};
 
 use super::{PgStore, conflict_on_duplicate};
 use crate::ids::{ClientId, TokenHash};
@@ -48,26 +48,7 @@ fn registration_from_row(row: &Row) -> StoreResult<ClientRegistration> {
 #[async_trait]
 impl ClientStore for PgStore {
     async fn create_client(&self, client: &OAuthClient) -> StoreResult<()> {
-        let sql = format!(
-            "insert into connector_oauth_clients ({CLIENT_COLUMNS}) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        );
-        self.execute_or(
-            &sql,
-            &[
-                (&client.id, Type::TEXT),
-                (&client.name, Type::TEXT),
-                (&client.secret_hash, Type::TEXT),
-                (&client.previous_secret_hash, Type::TEXT),
-                (&client.previous_secret_expires_at, Type::TIMESTAMPTZ),
-                (&client.redirect_uris, Type::TEXT_ARRAY),
-                (&client.scopes, Type::TEXT_ARRAY),
-                (&client.created_at, Type::TIMESTAMPTZ),
-                (&client.public, Type::BOOL),
-            ],
-            conflict_on_duplicate("client"),
-        )
-        .await?;
+        insert_client(&**self.conn().await?, client).await?;
         Ok(())
     }
 
@@ -140,26 +121,7 @@ impl ClientStore for PgStore {
     async fn register_client(&self, client: &OAuthClient, registration: &ClientRegistration) -> StoreResult<()> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
-        let sql = format!(
-            "insert into connector_oauth_clients ({CLIENT_COLUMNS}) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        );
-        tx.execute_typed(
-            &sql,
-            &[
-                (&client.id, Type::TEXT),
-                (&client.name, Type::TEXT),
-                (&client.secret_hash, Type::TEXT),
-                (&client.previous_secret_hash, Type::TEXT),
-                (&client.previous_secret_expires_at, Type::TIMESTAMPTZ),
-                (&client.redirect_uris, Type::TEXT_ARRAY),
-                (&client.scopes, Type::TEXT_ARRAY),
-                (&client.created_at, Type::TIMESTAMPTZ),
-                (&client.public, Type::BOOL),
-            ],
-        )
-        .await
-        .map_err(conflict_on_duplicate("client"))?;
+        insert_client(&*tx, client).await?;
         insert_registration(&tx, registration).await?;
         tx.commit().await?;
         Ok(())
@@ -256,6 +218,32 @@ impl ClientStore for PgStore {
             .await?;
         Ok(inserted == 1)
     }
+}
+
+/// Stores a new client row, on a pooled connection or inside a transaction;
+/// [`StoreError::Conflict`] when the id is taken.
+async fn insert_client(db: &impl GenericClient, client: &OAuthClient) -> StoreResult<()> {
+    let sql = format!(
+        "insert into connector_oauth_clients ({CLIENT_COLUMNS}) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    );
+    db.execute_typed(
+        &sql,
+        &[
+            (&client.id, Type::TEXT),
+            (&client.name, Type::TEXT),
+            (&client.secret_hash, Type::TEXT),
+            (&client.previous_secret_hash, Type::TEXT),
+            (&client.previous_secret_expires_at, Type::TIMESTAMPTZ),
+            (&client.redirect_uris, Type::TEXT_ARRAY),
+            (&client.scopes, Type::TEXT_ARRAY),
+            (&client.created_at, Type::TIMESTAMPTZ),
+            (&client.public, Type::BOOL),
+        ],
+    )
+    .await
+    .map_err(conflict_on_duplicate("client"))?;
+    Ok(())
 }
 
 async fn insert_registration(
