@@ -102,9 +102,8 @@ async fn get_portfolio_fans_out_per_wallet_and_stores_every_receipt_on_memory() 
 
 #[tokio::test]
 async fn get_portfolio_fans_out_per_wallet_and_stores_every_receipt_on_postgres() {
-    let db = TestDatabase::create().await;
-    shared::store::migrate::run(db.url(), false).await.expect("migrate");
-    portfolio_flow(Arc::new(shared::store::PgStore::connect(db.url(), false).unwrap())).await;
+    let (_db, store) = TestDatabase::migrated().await;
+    portfolio_flow(Arc::new(store)).await;
 }
 
 #[tokio::test]

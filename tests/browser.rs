@@ -66,18 +66,7 @@ impl Linking {
     async fn start() -> Linking {
         let db = TestDatabase::create().await;
         let supabase = FakeSupabaseAuth::start(ANON_KEY).await;
-        let env: Vec<(String, String)> = [
-            ("DATABASE_URL", db.url()),
-            ("DATABASE_TLS", "false"),
-            ("IDENTITY_PROVIDER", "supabase"),
-            ("SUPABASE_URL", supabase.url.as_str()),
-            ("SUPABASE_ANON_KEY", ANON_KEY),
-            ("RUST_LOG", "info"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let served = testkit::serve::start(&env).await;
+        let served = testkit::serve::start_on_supabase(db.url(), &supabase, &[("RUST_LOG", "info")]).await;
         let store = PgStore::connect(db.url(), false).expect("the test's own connection to the database");
         let driver = Chromedriver::start().await;
         Linking { driver, served, supabase, store, _db: db }

@@ -27,9 +27,7 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 /// The connector on a fresh Postgres database.
 async fn app() -> (TestApp, TestDatabase) {
-    let db = TestDatabase::create().await;
-    shared::store::migrate::run(db.url(), false).await.expect("migrate");
-    let store = shared::store::PgStore::connect(db.url(), false).expect("store");
+    let (db, store) = TestDatabase::migrated().await;
     let app = spawn_app(Arc::new(store), Options::default()).await;
     (app, db)
 }

@@ -673,9 +673,7 @@ async fn an_mcp_client_links_with_pkce_and_resource_on_memory() {
 
 #[tokio::test]
 async fn an_mcp_client_links_with_pkce_and_resource_on_postgres() {
-    let db = TestDatabase::create().await;
-    shared::store::migrate::run(db.url(), false).await.expect("migrate");
-    let store = shared::store::PgStore::connect(db.url(), false).expect("store");
+    let (_db, store) = TestDatabase::migrated().await;
     an_mcp_client_links_with_pkce_and_resource(Arc::new(store)).await;
 }
 

@@ -190,9 +190,7 @@ async fn chatgpt_links_an_account_calls_an_action_refreshes_and_revokes_on_memor
 
 #[tokio::test]
 async fn chatgpt_links_an_account_calls_an_action_refreshes_and_revokes_on_postgres() {
-    let db = TestDatabase::create().await;
-    shared::store::migrate::run(db.url(), false).await.expect("migrate");
-    let store = shared::store::PgStore::connect(db.url(), false).expect("store");
+    let (_db, store) = TestDatabase::migrated().await;
     link_act_refresh_and_revoke(Arc::new(store)).await;
 }
 

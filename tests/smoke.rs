@@ -12,18 +12,7 @@ use testkit::serve::Served;
 use testkit::standins::{FakeSupabaseAuth, SERVICE_ROLE_KEY};
 
 async fn deployment(db: &TestDatabase, supabase: &FakeSupabaseAuth) -> Served {
-    let env: Vec<(String, String)> = [
-        ("DATABASE_URL", db.url()),
-        ("DATABASE_TLS", "false"),
-        ("IDENTITY_PROVIDER", "supabase"),
-        ("SUPABASE_URL", supabase.url.as_str()),
-        ("SUPABASE_ANON_KEY", ANON_KEY),
-        ("RUST_LOG", "warn"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    testkit::serve::start(&env).await
+    testkit::serve::start_on_supabase(db.url(), supabase, &[("RUST_LOG", "warn")]).await
 }
 
 fn smoke(served: &Served, supabase: &FakeSupabaseAuth, email: &str) -> (bool, String) {

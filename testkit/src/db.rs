@@ -29,6 +29,14 @@ impl TestDatabase {
         TestDatabase::try_create("connector_test").await.unwrap_or_else(|e| panic!("{e:#}"))
     }
 
+    /// [`TestDatabase::create`] with every migration applied, and the connector's store on it.
+    pub async fn migrated() -> (TestDatabase, shared::store::PgStore) {
+        let db = TestDatabase::create().await;
+        shared::store::migrate::run(db.url(), false).await.expect("migrations apply");
+        let store = shared::store::PgStore::connect(db.url(), false).expect("the store's pool builds");
+        (db, store)
+    }
+
     /// Creates `<prefix>_<uuid>`.
     pub async fn try_create(prefix: &str) -> anyhow::Result<TestDatabase> {
         let maintenance_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_MAINTENANCE_URL.to_owned());

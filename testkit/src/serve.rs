@@ -78,3 +78,24 @@ pub async fn start(env: &[(String, String)]) -> Served {
     });
     Served { base_url, banner, logs, _child: child }
 }
+
+/// `connector serve` configured as a deployment that signs people in through Supabase
+/// Auth (its stand-in `supabase`), on the database at `database_url`, with `extra`
+/// settings after those (a later setting wins).
+pub async fn start_on_supabase(
+    database_url: &str,
+    supabase: &crate::standins::FakeSupabaseAuth,
+    extra: &[(&str, &str)],
+) -> Served {
+    let anon_key = supabase.anon_key();
+    let base = [
+        ("DATABASE_URL", database_url),
+        ("DATABASE_TLS", "false"),
+        ("IDENTITY_PROVIDER", "supabase"),
+        ("SUPABASE_URL", supabase.url.as_str()),
+        ("SUPABASE_ANON_KEY", anon_key.as_str()),
+    ];
+    let env: Vec<(String, String)> =
+        base.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    start(&env).await
+}

@@ -303,6 +303,11 @@ impl FakeSupabaseAuth {
         lock(&self.state).outbox.get(email).map(|o| (o.redirect_to.clone(), o.token_hash.clone()))
     }
 
+    /// The project's `anon` key this stand-in accepts as `apikey`.
+    pub fn anon_key(&self) -> String {
+        lock(&self.state).anon_key.clone()
+    }
+
     /// An existing Supabase user (e.g. an operator's smoke-test account) with a known id.
     pub fn add_user(&self, email: &str, id: shared::ids::UserId) {
         lock(&self.state).users.insert(email.to_lowercase(), id.into());

@@ -58,20 +58,9 @@ async fn connector_on(db: TestDatabase, settings: &[(&str, &str)]) -> Connector 
     let supabase = FakeSupabaseAuth::start(ANON_KEY).await;
     let jwk = SigningKeys::generate_jwk();
     let keys = json!([jwk]).to_string();
-    let env: Vec<(String, String)> = [
-        ("DATABASE_URL", db.url()),
-        ("SIGNING_KEYS", keys.as_str()),
-        ("IDENTITY_PROVIDER", "supabase"),
-        ("SUPABASE_URL", supabase.url.as_str()),
-        ("SUPABASE_ANON_KEY", ANON_KEY),
-        ("SUPABASE_JWT_SECRET", LEGACY_SECRET),
-        ("RUST_LOG", "info"),
-    ]
-    .into_iter()
-    .chain(settings.iter().copied())
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let served = testkit::serve::start(&env).await;
+    let ours = [("SIGNING_KEYS", keys.as_str()), ("SUPABASE_JWT_SECRET", LEGACY_SECRET), ("RUST_LOG", "info")];
+    let settings: Vec<(&str, &str)> = ours.into_iter().chain(settings.iter().copied()).collect();
+    let served = testkit::serve::start_on_supabase(db.url(), &supabase, &settings).await;
     Connector {
         served,
         supabase,

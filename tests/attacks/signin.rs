@@ -48,26 +48,16 @@ struct Login {
 
 impl Connector {
     async fn start() -> Connector {
-        let db = TestDatabase::create().await;
-        shared::store::migrate::run(db.url(), false).await.expect("migrations apply");
-        let store = PgStore::connect(db.url(), false).expect("store");
+        let (db, store) = TestDatabase::migrated().await;
         let siteverify = FakeSiteverify::start(TURNSTILE_SECRET).await;
         let supabase = FakeSupabaseAuth::start(ANON_KEY).await;
-        let env: Vec<(String, String)> = [
-            ("DATABASE_URL", db.url()),
-            ("DATABASE_TLS", "false"),
-            ("IDENTITY_PROVIDER", "supabase"),
-            ("SUPABASE_URL", supabase.url.as_str()),
-            ("SUPABASE_ANON_KEY", ANON_KEY),
+        let settings = [
             ("TURNSTILE_SITE_KEY", "0x4AAAAAAA-attack-suite-site-key"),
             ("TURNSTILE_SECRET_KEY", TURNSTILE_SECRET),
             ("TURNSTILE_SITEVERIFY_URL", siteverify.url.as_str()),
             ("RUST_LOG", "info"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let served = testkit::serve::start(&env).await;
+        ];
+        let served = testkit::serve::start_on_supabase(db.url(), &supabase, &settings).await;
         Connector { served, siteverify, supabase, db, store }
     }
 
@@ -397,9 +387,7 @@ async fn a_client_address_over_budget_is_refused_whatever_its_forwarding_headers
 /// right secret gets 429), while another `sourceIp` keeps its own budget.
 #[tokio::test]
 async fn refused_token_requests_are_budgeted_per_source_ip_across_lambda_instances() {
-    let db = TestDatabase::create().await;
-    shared::store::migrate::run(db.url(), false).await.expect("migrate");
-    let store = PgStore::connect(db.url(), false).expect("store");
+    let (db, store) = TestDatabase::migrated().await;
     let secret = shared::tokens::generate("dxcs_");
     store
         .create_client(&OAuthClient {
@@ -478,9 +466,7 @@ async fn refused_token_requests_are_budgeted_per_source_ip_across_lambda_instanc
 /// login page does, and siteverify hears the caller's `sourceIp` as `remoteip`.
 #[tokio::test]
 async fn turnstile_tokens_from_other_hosts_or_actions_are_refused_and_remoteip_is_sent() {
-    let db = TestDatabase::create().await;
-    shared::store::migrate::run(db.url(), false).await.expect("migrate");
-    let store = PgStore::connect(db.url(), false).expect("store");
+    let (db, store) = TestDatabase::migrated().await;
     let mut env = lambda_env(db.url(), &json!([SigningKeys::generate_jwk()]).to_string());
     let secret = env.iter().find(|(k, _)| k == "TURNSTILE_SECRET_KEY").map(|(_, v)| v.clone()).unwrap();
     let anon_key = env.iter().find(|(k, _)| k == "SUPABASE_ANON_KEY").map(|(_, v)| v.clone()).unwrap();

@@ -652,9 +652,7 @@ async fn hsts_headers(connector: &Connector) -> Vec<(String, Option<String>)> {
 async fn the_lambda_functions_refuse_plain_pkce_and_send_hsts() {
     use testkit::lambda::{GatewayEvent, LambdaFunction};
 
-    let db = TestDatabase::create().await;
-    shared::store::migrate::run(db.url(), false).await.expect("migrate");
-    let store = shared::store::PgStore::connect(db.url(), false).expect("store");
+    let (db, store) = TestDatabase::migrated().await;
     let redirect_uri = "https://chatgpt.com/aip/g-lambda/oauth/callback";
     store
         .create_client(&OAuthClient {
