@@ -472,6 +472,18 @@ impl ClientSite {
         });
         *self.jwks.lock().unwrap() = json!({"keys": keys.iter().map(|k| k.public_jwk.clone()).collect::<Vec<_>>()});
     }
+
+    /// Publishes a public client's document (`none`, PKCE), as the MCP SDK uses one.
+    fn publish_public(&self, name: &str, redirect_uri: &str) {
+        *self.document.lock().unwrap() = json!({
+            "client_id": self.client_id(),
+            "client_name": name,
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        });
+    }
 }
 
 /// A client assertion for `client_id`: iss = sub = client_id, aud = `aud`, 60 s.
@@ -704,82 +716,225 @@ async fn a_document_that_does_not_name_itself_or_lists_other_redirects_links_not
 }
 
 // ---------------------------------------------------------------------------------------
-// A real client: the official MCP Python SDK
+// A real client: the official MCP Python SDK, as an agent linking a Dexter account
 
-/// Runs `tests/mcp_sdk_oauth_client.py` (the SDK's `OAuthClientProvider`) against a
-/// protected URL of the app, playing the person when it prints the authorization URL.
-/// Returns its `RESULT` lines and the user who signed in.
-async fn run_sdk_client(app: &TestApp, protected_url: &str) -> (Vec<Value>, UserId, String) {
+const MCP_SECRET: &str = "sandbox-mcp-secret-0123456789abcdef-xyz";
+
+/// The connector on a fresh Postgres database, with the sandbox MCP server upstream and
+/// voice handoffs on, so that every tool can be called.
+async fn app_with_upstream() -> (TestApp, TestDatabase, sandbox_mcp::Sandbox) {
+    let (db, store) = TestDatabase::migrated().await;
+    let sandbox = sandbox_mcp::spawn(secrecy::SecretString::from(MCP_SECRET), sandbox_mcp::SandboxOptions::default())
+        .await
+        .expect("sandbox");
+    let options =
+        Options { mcp: Some((sandbox.url.clone(), MCP_SECRET.into())), enable_voice: true, ..Options::default() };
+    (spawn_app(Arc::new(store), options).await, db, sandbox)
+}
+
+/// What the agent reported, and what the person did for it.
+struct AgentRun {
+    /// Its `RESULT` lines, in order.
+    results: Vec<Value>,
+    user_id: UserId,
+    /// How often it sent the person to authorize.
+    authorizations: usize,
+    /// The swap approvals the person approved in Dexter.
+    approved: Vec<String>,
+    stderr: String,
+}
+
+impl AgentRun {
+    fn step(&self, name: &str) -> &Value {
+        self.results
+            .iter()
+            .find(|r| r["step"] == name)
+            .unwrap_or_else(|| panic!("no {name} step: {:?}\n{}", self.results, self.stderr))
+    }
+}
+
+/// Runs `tests/mcp_sdk_oauth_client.py` with `args` against the app's /mcp and plays the
+/// person: signs in and allows when the agent asks the first time (and refuses if it asks
+/// again), approves its swap in Dexter, and revokes the link in Dexter's linked accounts
+/// once the agent has called every tool.
+async fn run_sdk_agent(app: &TestApp, args: &[&str]) -> AgentRun {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp_sdk_oauth_client.py");
-    let mut child = tokio::process::Command::new("python3")
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/mcp_sdk_oauth_client.py");
+    let mut child = tokio::process::Command::new(python)
         .arg(script)
-        .arg(protected_url)
+        .arg(format!("{}/mcp", app.base_url))
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("python3 runs (export PATH=$PWD/.venv/bin:$PATH; `mcp` is in scripts/requirements-test.txt)");
+        .expect("python from .venv runs (`mcp` is in scripts/requirements-test.txt)");
     let mut stdin = child.stdin.take().expect("stdin");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut results = Vec::new();
-    let mut user = None;
+    let mut user: Option<UserId> = None;
+    let mut authorizations = 0;
+    let mut approved = Vec::new();
     let run = async {
         while let Some(line) = lines.next_line().await.expect("read") {
-            if let Some(url) = line.strip_prefix("AUTHORIZE ") {
-                let mut browser = Browser::default();
-                let email = unique_email();
-                let (consent, user_id) = sign_in(app, &mut browser, url, &email).await;
-                // A client other than ChatGPT's calls /mcp under the `mcp` channel.
-                app.store
-                    .upsert_profile(&shared::store::Profile {
-                        user_id,
-                        email: Some(email.clone()),
-                        tier: "pro".into(),
-                        channels: json!({ "chatgpt": true, "mcp": true }),
-                    })
+            let answer = if let Some(url) = line.strip_prefix("AUTHORIZE ") {
+                authorizations += 1;
+                if user.is_some() {
+                    "STOP".to_owned()
+                } else {
+                    let mut browser = Browser::default();
+                    let email = unique_email();
+                    let (consent, user_id) = sign_in(app, &mut browser, url, &email).await;
+                    // A client other than ChatGPT's calls /mcp under the `mcp` channel.
+                    app.store
+                        .upsert_profile(&shared::store::Profile {
+                            user_id,
+                            email: Some(email.clone()),
+                            tier: "pro".into(),
+                            channels: json!({ "chatgpt": true, "mcp": true }),
+                        })
+                        .await
+                        .expect("profile");
+                    assert!(consent.body.contains("MCP SDK test client"), "{}", consent.body);
+                    assert!(consent.body.contains("id=\"client-unverified\""));
+                    assert!(consent.body.contains("id=\"return-host\">127.0.0.1<"), "{}", consent.body);
+                    user = Some(user_id);
+                    allow(app, &mut browser, &consent).await.location.expect("redirect")
+                }
+            } else if let Some(approval_id) = line.strip_prefix("APPROVAL ") {
+                let session = app.dexter_session(user.expect("signed in"));
+                let response = http()
+                    .post(format!("{}/dexter/approvals/{approval_id}/approve", app.base_url))
+                    .bearer_auth(session)
+                    .send()
                     .await
-                    .expect("profile");
-                assert!(consent.body.contains("MCP SDK test client"), "{}", consent.body);
-                assert!(consent.body.contains("id=\"client-unverified\""));
-                let back = allow(app, &mut browser, &consent).await;
-                user = Some(user_id);
-                stdin.write_all(format!("{}\n", back.location.expect("redirect")).as_bytes()).await.expect("write");
-                stdin.flush().await.expect("flush");
-            } else if let Some(json) = line.strip_prefix("RESULT ") {
-                results.push(serde_json::from_str::<Value>(json).expect("a JSON result"));
-            }
+                    .expect("approve");
+                assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+                approved.push(approval_id.to_owned());
+                "APPROVED".to_owned()
+            } else if line == "LINKED" {
+                let user_id = user.expect("signed in");
+                let accounts = linked_accounts(app, user_id).await;
+                assert_eq!(accounts.len(), 1, "{accounts:?}");
+                assert_eq!(accounts[0]["client_name"], "MCP SDK test client");
+                let grant_id = accounts[0]["grant_id"].as_str().expect("grant_id");
+                let response = http()
+                    .delete(format!("{}/dexter/linked-accounts/{grant_id}", app.base_url))
+                    .bearer_auth(app.dexter_session(user_id))
+                    .send()
+                    .await
+                    .expect("revoke");
+                assert!(response.status().is_success(), "{}", response.status());
+                "REVOKED".to_owned()
+            } else {
+                if let Some(json) = line.strip_prefix("RESULT ") {
+                    results.push(serde_json::from_str::<Value>(json).expect("a JSON result"));
+                }
+                continue;
+            };
+            stdin.write_all(format!("{answer}\n").as_bytes()).await.expect("write");
+            stdin.flush().await.expect("flush");
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(60), run).await.expect("the SDK client finishes within 60 s");
+    tokio::time::timeout(std::time::Duration::from_secs(90), run).await.expect("the SDK agent finishes within 90 s");
     let output = child.wait_with_output().await.expect("wait");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "the SDK client failed:\n{stderr}");
-    (results, user.expect("the SDK sent the person to authorize"), stderr)
+    assert!(output.status.success(), "the SDK agent failed:\n{stderr}");
+    AgentRun { results, user_id: user.expect("the SDK sent the person to authorize"), authorizations, approved, stderr }
+}
+
+/// What every run of the agent must show, whichever way it named itself: every declared
+/// tool listed and called without error, receipts stored for what it was told, the swap
+/// executed only after the person's approval, a rotating refresh, and after revocation
+/// no more access (the SDK had to send the person back to sign in).
+async fn assert_the_agent_used_every_tool_and_lost_access_when_revoked(
+    app: &TestApp,
+    sandbox: &sandbox_mcp::Sandbox,
+    run: &AgentRun,
+) {
+    let linked = run.step("linked");
+    assert_eq!(linked["protocol_version"], "2025-11-25");
+    let names: Vec<&str> = shared::actions::ACTIONS.iter().map(|a| a.name).collect();
+    assert_eq!(linked["tools"], json!(names));
+    let called = linked["called"].as_object().expect("called");
+    for name in &names {
+        let outcome = called.get(*name).unwrap_or_else(|| panic!("{name} was not called: {linked}"));
+        assert_eq!(outcome["is_error"], false, "{name}: {outcome}");
+    }
+    assert_eq!(called["get_profile"]["structured"]["user_id"], json!(run.user_id.to_string()));
+
+    // The swap waited for the person: asked once, approved in Dexter, executed once.
+    let approval_id = called["swap_execute"]["structured"]["approval_id"].as_str().expect("approval_id");
+    assert_eq!(run.approved, vec![approval_id.to_owned()]);
+    let status = &called["get_swap_status"]["structured"];
+    assert_eq!(status["status"], "executed", "{status}");
+    assert_eq!(sandbox.calls("solana_swap_execute"), 1);
+    assert!(called["handoff_voice"]["structured"]["url"].is_string(), "{}", called["handoff_voice"]);
+
+    // Every receipt the agent was told of is in Dexter, with the swap's execution.
+    let stored: Vec<String> = http()
+        .get(format!("{}/dexter/receipts?limit=100", app.base_url))
+        .bearer_auth(app.dexter_session(run.user_id))
+        .send()
+        .await
+        .expect("receipts")
+        .json::<Value>()
+        .await
+        .expect("json")["receipts"]
+        .as_array()
+        .expect("receipts")
+        .iter()
+        .filter_map(|r| r["receipt_id"].as_str().map(str::to_owned))
+        .collect();
+    let told: Vec<String> = called
+        .values()
+        .flat_map(|o| o["structured"]["receipt_ids"].as_array().cloned().unwrap_or_default())
+        .filter_map(|id| id.as_str().map(str::to_owned))
+        .collect();
+    assert!(told.len() >= names.len() - 2, "receipts for the calls: {told:?}");
+    for id in &told {
+        assert!(stored.contains(id), "receipt {id} is not stored: {stored:?}");
+    }
+    assert!(stored.contains(&status["receipt_id"].as_str().expect("the execution's receipt").to_owned()));
+
+    let refreshed = run.step("refreshed");
+    assert_eq!(refreshed["rotated"], true, "{refreshed}");
+    assert_eq!(refreshed["profile"]["is_error"], false, "{refreshed}");
+
+    // Revoked in Dexter: the agent lost access and had to ask the person again.
+    assert_eq!(run.step("revoked")["asked_to_sign_in_again"], true, "{}", run.stderr);
+    assert_eq!(run.authorizations, 2);
+    assert!(linked_accounts(app, run.user_id).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_mcp_python_sdk_registers_itself_links_with_pkce_and_refreshes() {
-    let (app, _db) = app().await;
+async fn the_mcp_python_sdk_registers_links_calls_every_tool_and_is_revoked() {
+    let (app, _db, sandbox) = app_with_upstream().await;
     // The SDK discovers everything from the protected resource: /mcp's metadata (RFC 9728)
     // names the authorization server, whose metadata offers registration.
-    let protected = format!("{}/mcp", app.base_url);
-    let (results, user_id, stderr) = run_sdk_client(&app, &protected).await;
-    assert_eq!(results.len(), 2, "{results:?}\n{stderr}");
-    let linked = &results[0];
-    assert_eq!((linked["step"].as_str(), linked["status"].as_u64()), (Some("linked"), Some(200)), "{linked}\n{stderr}");
+    let run = run_sdk_agent(&app, &["register"]).await;
+    assert_the_agent_used_every_tool_and_lost_access_when_revoked(&app, &sandbox, &run).await;
+    let linked = run.step("linked");
     assert_eq!(linked["auth_method"], "none");
-    let profile = &linked["body"]["result"]["structuredContent"];
-    assert_eq!(profile["user_id"], json!(user_id.to_string()), "{linked}");
     let client_id = linked["client_id"].as_str().expect("the SDK registered");
-    assert!(client_id.starts_with("mcp-"));
-    let refreshed = &results[1];
-    assert_eq!((refreshed["status"].as_u64(), refreshed["rotated"].as_bool()), (Some(200), Some(true)), "{refreshed}");
-
-    let accounts = linked_accounts(&app, user_id).await;
-    assert_eq!(accounts.len(), 1);
-    assert_eq!(accounts[0]["client_name"], "MCP SDK test client");
+    assert!(client_id.starts_with("mcp-"), "{client_id}");
     let registration = app.store.get_registration(&ClientId::from(client_id.to_owned())).await.unwrap().unwrap();
     assert!(registration.last_used_at.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_python_sdk_names_itself_by_its_metadata_document_and_calls_every_tool() {
+    let (app, _db, sandbox) = app_with_upstream().await;
+    let site = ClientSite::start().await;
+    site.publish_public("MCP SDK test client", "http://127.0.0.1:33418/callback");
+    let run = run_sdk_agent(&app, &["document", &site.client_id()]).await;
+    assert_the_agent_used_every_tool_and_lost_access_when_revoked(&app, &sandbox, &run).await;
+    let linked = run.step("linked");
+    assert_eq!(linked["client_id"], json!(site.client_id()), "no registration: the document's URL is the client id");
+    assert_eq!(linked["auth_method"], "none");
+    assert!(site.document_fetches.load(Ordering::SeqCst) >= 1);
+    let client = app.store.get_registration(&ClientId::from(site.client_id())).await.unwrap().expect("cached");
+    assert_eq!(client.kind, shared::store::ClientKind::Document, "known from its document, not registered");
 }

@@ -664,6 +664,13 @@ async fn an_mcp_client_links_with_pkce_and_resource(store: Arc<dyn Store>) {
     assert!(revoked.status().is_success());
     let cut = rpc(&app, &access, "tools/list", json!({})).await;
     assert_eq!(cut.status, 401);
+    // A tool call is refused by the action's own grant check; a call the action would not
+    // run (an unknown tool) by /mcp's: either way a 401, nothing else learnt.
+    for name in ["get_profile", "no_such_tool"] {
+        let call = call_tool(&app, &access, name, json!({})).await;
+        assert_eq!(call.status, 401, "{name}");
+        assert!(call.header("www-authenticate").contains("invalid_token"), "{name}");
+    }
 }
 
 #[tokio::test]

@@ -108,9 +108,9 @@ async fn message(
             "accept application/json (and text/event-stream)",
         );
     }
-    let claims = match authenticate(&state, &headers).await {
+    let claims = match authenticate(&state, &headers) {
         Ok(claims) => claims,
-        Err(refusal) => return refusal,
+        Err(error) => return challenge(&state, error),
     };
     let Ok(message) = serde_json::from_slice::<Value>(&body) else {
         return rpc_error_response(StatusCode::BAD_REQUEST, Value::Null, PARSE_ERROR, "the body is not JSON");
@@ -145,6 +145,18 @@ async fn message(
         );
     }
     let params = object.get("params").cloned().unwrap_or(Value::Null);
+    // A tool call the token may make runs the action, whose own query checks the grant
+    // (one database round trip per call, as for a GPT action); everything else is checked
+    // here, so a revoked grant learns nothing more than a 401.
+    let runs_an_action = method == "tools/call"
+        && params
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(tools::action)
+            .is_some_and(|action| claims.has_scope(action.scope.as_str()));
+    if !runs_an_action && let Err(refusal) = live_grant(&state, &claims).await {
+        return refusal;
+    }
     let result = match method {
         "initialize" => Ok(initialize(&params)),
         "ping" => Ok(json!({})),
@@ -222,21 +234,24 @@ fn accepts_json(headers: &HeaderMap) -> bool {
         .any(|t| matches!(t, "application/json" | "application/*" | "*/*"))
 }
 
-/// The caller's claims: a token for this resource, on a live grant.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AccessClaims, Response> {
-    let Some(token) = bearer_token(headers) else {
-        return Err(challenge(state, None));
-    };
-    let claims = access_token::verify_for(
+/// The caller's claims: a valid token for this resource (its grant is checked apart).
+/// Refused: the challenge's `error`, none when no token was sent.
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AccessClaims, Option<&'static str>> {
+    let token = bearer_token(headers).ok_or(None)?;
+    access_token::verify_for(
         &state.config.signing_keys,
         &state.config.public_base_url,
         &[resource(state)],
         token,
         false,
     )
-    .map_err(|_| challenge(state, Some("invalid_token")))?;
+    .map_err(|_| Some("invalid_token"))
+}
+
+/// Whether the token's grant is still live (not revoked, its client not deleted).
+async fn live_grant(state: &AppState, claims: &AccessClaims) -> Result<(), Response> {
     match state.store.action_context(claims.gid, claims.sub, Utc::now()).await {
-        Ok(Some(context)) if context.grant_live => Ok(claims),
+        Ok(Some(context)) if context.grant_live => Ok(()),
         Ok(_) => Err(challenge(state, Some("invalid_token"))),
         Err(e) => Err(crate::error::ApiError::from(e).into_response()),
     }
