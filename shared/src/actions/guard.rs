@@ -8,8 +8,9 @@
 //!
 //! The same guard serves the MCP endpoint's tool calls ([`Resource::Mcp`]): there the
 //! token must be for `{base}/mcp` (a GPT action refuses such a token, and `/mcp` refuses
-//! the actions'), and the channel is the client's ([`channel::of`]): `channels.chatgpt`
-//! for ChatGPT's own clients, `channels.mcp` for every other MCP client.
+//! the actions'), and the channel is the client's ([`channel::of_redirect_uris`], from the
+//! client's redirect URIs that the same one query reads): `channels.chatgpt` for ChatGPT's
+//! own clients, `channels.mcp` for every other MCP client.
 //!
 //! [`ViaMcp`] marks the requests the MCP endpoint makes of an action in-process.
 
@@ -62,20 +63,6 @@ pub enum Resource {
     Mcp,
 }
 
-/// Whether `user_id`'s profile has `channel` on: `context` already says for `chatgpt`.
-pub async fn channel_enabled(
-    state: &AppState,
-    user_id: crate::ids::UserId,
-    channel: &str,
-    context: Option<&ActionContext>,
-) -> Result<bool, ApiError> {
-    if let (Some(context), "chatgpt") = (context, channel) {
-        return Ok(context.chatgpt_enabled);
-    }
-    let profile = state.store.get_profile(user_id).await?;
-    Ok(profile.is_some_and(|p| channel::enabled(&p.channels, channel)))
-}
-
 fn unauthorized(message: &str) -> ApiError {
     ApiError::Unauthorized { code: "invalid_token", message: message.into() }
 }
@@ -118,16 +105,13 @@ pub async fn authorize_for(
             message: format!("this action needs the {scope} scope; reconnect Dexter and allow it"),
         });
     }
+    // The GPT actions are ChatGPT's; an MCP client's channel follows from its redirect URIs,
+    // which the one query read with the rest.
     let channel = match resource {
-        Resource::Actions => "chatgpt",
-        // Read only for MCP clients, so the actions keep their one query.
-        Resource::Mcp => match state.store.get_client(&claims.client_id).await? {
-            Some(client) => channel::of(&client),
-            None => return Err(unauthorized("this link's app was removed; connect Dexter again")),
-        },
+        Resource::Actions => channel::CHATGPT,
+        Resource::Mcp => channel::of_redirect_uris(&context.client_redirect_uris),
     };
-    let enabled = channel_enabled(state, claims.sub, channel, Some(&context)).await?;
-    if !enabled {
+    if !context.channel_enabled(channel) {
         let name = if channel == "chatgpt" { "ChatGPT" } else { "MCP" };
         return Err(ApiError::Forbidden {
             code: "channel_disabled",

@@ -16,7 +16,12 @@ pub const MCP: &str = "mcp";
 
 /// The channel that gates `client`'s calls to `/mcp`.
 pub fn of(client: &OAuthClient) -> &'static str {
-    let chatgpt = !client.redirect_uris.is_empty() && client.redirect_uris.iter().all(|uri| on_chatgpt(uri));
+    of_redirect_uris(&client.redirect_uris)
+}
+
+/// The channel of a client whose redirect URIs are `redirect_uris`.
+pub fn of_redirect_uris(redirect_uris: &[String]) -> &'static str {
+    let chatgpt = !redirect_uris.is_empty() && redirect_uris.iter().all(|uri| on_chatgpt(uri));
     if chatgpt { CHATGPT } else { MCP }
 }
 

@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0012_client_registrations",
         sql: include_str!("../../../migrations/0012_client_registrations.sql"),
     },
+    Migration {
+        name: "0014_channel_in_action_context",
+        sql: include_str!("../../../migrations/0014_channel_in_action_context.sql"),
+    },
 ];
 
 /// `pg_advisory_xact_lock` key shared by every migrator ("connecto" in ASCII).

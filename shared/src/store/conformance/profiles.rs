@@ -59,6 +59,8 @@ pub async fn action_context_reflects_grant_profile_and_tier(store: &dyn Store) {
     assert_eq!(context.scopes, grant.scopes);
     assert_eq!(context.tier, "free");
     assert!(!context.chatgpt_enabled);
+    assert!(!context.mcp_enabled);
+    assert_eq!(context.client_redirect_uris, client.redirect_uris, "the client's redirects decide its channel");
     assert_eq!(context.allowed_tools, store.tier_tools("free").await.expect("free"));
     let touched = store.get_grant(grant.id).await.expect("get").expect("grant");
     assert_eq!(touched.last_used_at, Some(now));
@@ -81,14 +83,31 @@ pub async fn action_context_reflects_grant_profile_and_tier(store: &dyn Store) {
     assert!(context.chatgpt_enabled);
     assert!(context.allowed_tools.iter().any(|t| t == "solana_swap_execute"));
 
-    // Only JSON true enables the channel.
-    for channels in [json!({"chatgpt": "true"}), json!({"chatgpt": false}), json!({})] {
+    assert!(!context.mcp_enabled);
+    assert!(context.channel_enabled("chatgpt") && !context.channel_enabled("mcp"));
+
+    // The MCP channel is its own switch.
+    store
+        .upsert_profile(&Profile { user_id, email: None, tier: "pro".to_string(), channels: json!({"mcp": true}) })
+        .await
+        .expect("profile");
+    let context = store.action_context(grant.id, user_id, now).await.expect("context").expect("some");
+    assert!(context.mcp_enabled && !context.chatgpt_enabled);
+    assert!(context.channel_enabled("mcp") && !context.channel_enabled("chatgpt"));
+
+    // Only JSON true enables a channel.
+    for channels in [
+        json!({"chatgpt": "true", "mcp": "true"}),
+        json!({"chatgpt": false, "mcp": false}),
+        json!({"mcp": 1}),
+        json!({}),
+    ] {
         store
             .upsert_profile(&Profile { user_id, email: None, tier: "pro".to_string(), channels })
             .await
             .expect("profile");
         let context = store.action_context(grant.id, user_id, now).await.expect("context").expect("some");
-        assert!(!context.chatgpt_enabled);
+        assert!(!context.chatgpt_enabled && !context.mcp_enabled);
     }
 
     // An unknown tier allows nothing.

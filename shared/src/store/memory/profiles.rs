@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::MemoryStore;
 use crate::ids::{GrantId, UserId};
+use crate::oauth::channel;
 use crate::store::{ActionContext, Grant, LAST_USED_GRANULARITY, Profile, ProfileStore, StoreResult};
 
 /// The tier a user without a profile gets.
@@ -40,19 +41,31 @@ impl ProfileStore for MemoryStore {
         let Some(grant) = state.grants.get(&grant_id).filter(|g| g.user_id == user_id) else {
             return Ok(None);
         };
-        let grant_live = grant.is_live() && state.live_client(&grant.client_id).is_some();
+        let client = state.live_client(&grant.client_id);
+        let grant_live = grant.is_live() && client.is_some();
+        let client_redirect_uris = client.map(|c| c.redirect_uris.clone()).unwrap_or_default();
         let scopes = grant.scopes.clone();
-        let (tier, chatgpt_enabled) = match state.profiles.get(&user_id) {
-            Some(profile) => {
-                (profile.tier.clone(), profile.channels.get("chatgpt") == Some(&serde_json::Value::Bool(true)))
-            }
-            None => (DEFAULT_TIER.to_string(), false),
+        let (tier, chatgpt_enabled, mcp_enabled) = match state.profiles.get(&user_id) {
+            Some(profile) => (
+                profile.tier.clone(),
+                channel::enabled(&profile.channels, channel::CHATGPT),
+                channel::enabled(&profile.channels, channel::MCP),
+            ),
+            None => (DEFAULT_TIER.to_string(), false, false),
         };
         let allowed_tools = state.tier_tools.get(&tier).cloned().unwrap_or_default();
         let stale = |g: &Grant| g.last_used_at.is_none_or(|at| at <= now - LAST_USED_GRANULARITY);
         if let Some(grant) = state.grants.get_mut(&grant_id).filter(|g| g.is_live() && stale(g)) {
             grant.last_used_at = Some(now);
         }
-        Ok(Some(ActionContext { grant_live, scopes, tier, chatgpt_enabled, allowed_tools }))
+        Ok(Some(ActionContext {
+            grant_live,
+            scopes,
+            tier,
+            chatgpt_enabled,
+            allowed_tools,
+            mcp_enabled,
+            client_redirect_uris,
+        }))
     }
 }

@@ -77,8 +77,8 @@ impl ProfileStore for PgStore {
         // statement is parsed and planned on every call. It bumps last_used_at only when
         // stale, so most actions write nothing and commit free.
         self.query_opt(
-            "select grant_live, scopes, tier, chatgpt_enabled, allowed_tools \
-             from connector_action_context($1, $2, $3, $4)",
+            "select grant_live, scopes, tier, chatgpt_enabled, allowed_tools, mcp_enabled, \
+             client_redirect_uris from connector_action_context($1, $2, $3, $4)",
             &[
                 (&grant_id, Type::UUID),
                 (&user_id, Type::UUID),
@@ -92,6 +92,8 @@ impl ProfileStore for PgStore {
                     tier: row.try_get("tier")?,
                     chatgpt_enabled: row.try_get("chatgpt_enabled")?,
                     allowed_tools: row.try_get("allowed_tools")?,
+                    mcp_enabled: row.try_get("mcp_enabled")?,
+                    client_redirect_uris: row.try_get("client_redirect_uris")?,
                 })
             },
         )
