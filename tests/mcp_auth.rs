@@ -417,6 +417,7 @@ struct ClientSite {
     document: Arc<Mutex<Value>>,
     jwks: Arc<Mutex<Value>>,
     document_fetches: Arc<AtomicUsize>,
+    jwks_fetches: Arc<AtomicUsize>,
 }
 
 #[derive(Clone)]
@@ -424,6 +425,7 @@ struct SiteState {
     document: Arc<Mutex<Value>>,
     jwks: Arc<Mutex<Value>>,
     document_fetches: Arc<AtomicUsize>,
+    jwks_fetches: Arc<AtomicUsize>,
 }
 
 impl ClientSite {
@@ -434,6 +436,7 @@ impl ClientSite {
             document: Arc::new(Mutex::new(Value::Null)),
             jwks: Arc::new(Mutex::new(json!({"keys": []}))),
             document_fetches: Arc::new(AtomicUsize::new(0)),
+            jwks_fetches: Arc::new(AtomicUsize::new(0)),
         };
         let router = Router::new()
             .route(
@@ -446,14 +449,23 @@ impl ClientSite {
             )
             .route(
                 "/oauth/jwks.json",
-                get(|State(s): State<SiteState>| async move { axum::Json(s.jwks.lock().unwrap().clone()) }),
+                get(|State(s): State<SiteState>| async move {
+                    s.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+                    axum::Json(s.jwks.lock().unwrap().clone())
+                }),
             )
             .route("/oauth/huge.json", get(|| async { "x".repeat(64 * 1024) }))
             .with_state(state.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        ClientSite { base, document: state.document, jwks: state.jwks, document_fetches: state.document_fetches }
+        ClientSite {
+            base,
+            document: state.document,
+            jwks: state.jwks,
+            document_fetches: state.document_fetches,
+            jwks_fetches: state.jwks_fetches,
+        }
     }
 
     fn client_id(&self) -> String {
@@ -683,6 +695,57 @@ async fn forged_replayed_and_misaddressed_client_assertions_are_refused_and_chan
     )
     .await;
     assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_clients_keys_are_fetched_once_again_for_a_rotated_kid_and_not_for_a_storm_of_unknown_ones() {
+    let (app, _db) = app().await;
+    let site = ClientSite::start().await;
+    let key = TestSigningKey::rs256();
+    site.publish("Example Agent", CHATGPT_REDIRECT, &[&key]);
+    let (tokens, _) = link_document_client(&app, &site, &key).await;
+    let client_id = site.client_id();
+    let endpoint = token_endpoint(&app);
+    let mut refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let fetches = || site.jwks_fetches.load(Ordering::SeqCst);
+    // Refreshes with `assertion`: (status, error), keeping the new refresh token.
+    let mut refresh = async |assertion: String| {
+        let (status, body) = token(
+            &app,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh_token),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &assertion),
+            ],
+        )
+        .await;
+        if let Some(next) = body["refresh_token"].as_str() {
+            refresh_token = next.to_owned();
+        }
+        (status, body["error"].as_str().map(str::to_owned))
+    };
+
+    // Two token requests (the code exchange and a refresh): one fetch, then the cache.
+    assert_eq!(refresh(key.sign(&assertion_claims(&client_id, &endpoint))).await, (200, None));
+    assert_eq!(fetches(), 1, "the second token request used the cached keys");
+
+    // The client rotates to a key we have not seen: its kid makes us fetch once more.
+    let next = TestSigningKey::es256_next();
+    *site.jwks.lock().unwrap() = json!({"keys": [key.public_jwk.clone(), next.public_jwk.clone()]});
+    assert_eq!(refresh(next.sign(&assertion_claims(&client_id, &endpoint))).await, (200, None));
+    assert_eq!(fetches(), 2);
+
+    // Anyone can name any kid: a storm of unknown ones is refused without another fetch
+    // (one per minute per jwks_uri at most), and the keys we hold keep working.
+    for i in 0..20 {
+        let forged = next.sign_as(&format!("unknown-{i}"), &assertion_claims(&client_id, &endpoint));
+        assert_eq!(refresh(forged).await, (401, Some("invalid_client".to_owned())), "unknown kid {i}");
+    }
+    assert_eq!(fetches(), 2, "unknown kids within the window fetch nothing");
+    assert_eq!(refresh(next.sign(&assertion_claims(&client_id, &endpoint))).await, (200, None));
+    assert_eq!(refresh(key.sign(&assertion_claims(&client_id, &endpoint))).await, (200, None));
+    assert_eq!(fetches(), 2);
 }
 
 #[tokio::test]

@@ -473,6 +473,54 @@ async fn swap_execute_through_mcp_only_creates_the_approval() {
     assert_eq!(pending["approvals"][0]["approval_id"], approval_id.as_str());
 }
 
+#[tokio::test]
+async fn the_upstream_gets_its_own_token_never_the_clients_and_failures_tell_nothing_internal() {
+    let (app, sandbox) = app().await;
+    let (user_id, _, token) = mcp_user(&app).await;
+    for (name, arguments) in [("get_portfolio", json!({})), ("resolve_token", json!({ "query": "SOL" }))] {
+        let reply = call_tool(&app, &token, name, arguments).await;
+        assert_eq!(reply.body["result"]["isError"], false, "{name}: {}", reply.body);
+    }
+
+    // No token passthrough: dexter-mcp sees the connector's own short-lived HS256 JWT for
+    // its URL, naming the user, never the access token the MCP client presented.
+    let bearers = sandbox.bearers_received();
+    assert!(!bearers.is_empty());
+    let secret = secrecy::SecretString::from(MCP_SECRET);
+    for bearer in &bearers {
+        assert!(!bearer.contains(&token) && !token.contains(bearer.as_str()), "the client's token went upstream");
+        let claims =
+            shared::mcp::token::verify(&secret, &sandbox.url, bearer).expect("a Dexter MCP JWT for the upstream");
+        assert_eq!((claims.sub, claims.supabase_user_id), (user_id.to_string(), user_id.to_string()));
+        assert_eq!(claims.exp - claims.iat, shared::mcp::token::TOKEN_LIFETIME_SECONDS, "one minute");
+    }
+    // The client's token is not one the upstream would take either.
+    assert!(shared::mcp::token::verify(&secret, &sandbox.url, &token).is_err());
+
+    // An upstream failure is a tool error with a stable code and a generic message: not
+    // the upstream's body, its address, the cause chain or any token.
+    sandbox.fail_next_with_status(500);
+    let failed = call_tool(&app, &token, "resolve_token", json!({ "query": "SOL" })).await;
+    sandbox.garble_next();
+    let garbled = call_tool(&app, &token, "resolve_token", json!({ "query": "SOL" })).await;
+    for (reply, code) in [(&failed, "upstream_unavailable"), (&garbled, "upstream_malformed")] {
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body["result"]["isError"], true, "{}", reply.body);
+        assert_eq!(reply.body["result"]["structuredContent"]["error"], code);
+        let text = reply.body.to_string();
+        for internal in ["sandbox: injected failure", "127.0.0.1", "Caused by", MCP_SECRET, &token] {
+            assert!(!text.contains(internal), "{code} tells {internal:?}: {text}");
+        }
+    }
+
+    // A body over the connector's 100 KiB cap is refused before anything reads it.
+    let big = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": { "name": "resolve_token", "arguments": { "query": "x".repeat(200 * 1024) } } });
+    let refused = post(&app, Some(&token), &[], big).await;
+    assert_eq!((refused.status, &refused.body["error"]), (413, &json!("payload_too_large")), "{}", refused.body);
+    assert_eq!(sandbox.calls("solana_resolve_token"), 1, "only the first resolve_token reached a tool");
+}
+
 // ---- Linking through the real pages with PKCE and `resource` ----
 
 /// An operator-created MCP client returning to a loopback address (confidential:

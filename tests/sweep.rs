@@ -110,6 +110,28 @@ values
      '00000000-0000-4000-8000-000000000001', 'done', '{}', 'executed',
      now() - interval '400 days', now() - interval '399 days', now() - interval '400 days');
 
+-- Self-registered clients (RFC 7591): unused past 24 hours, unused and younger, used,
+-- and unused with a (revoked) grant; and two spent client assertion jtis.
+insert into connector_oauth_clients (id, name, secret_hash, redirect_uris, scopes, created_at)
+values
+    ('gone-unused-registration', 'Dead', 'x', array['http://127.0.0.1/cb'], array['profile'], now() - interval '25 hours'),
+    ('kept-young-registration', 'Young', 'x', array['http://127.0.0.1/cb'], array['profile'], now() - interval '23 hours'),
+    ('kept-used-registration', 'Used', 'x', array['http://127.0.0.1/cb'], array['profile'], now() - interval '30 days'),
+    ('kept-granted-registration', 'Granted', 'x', array['http://127.0.0.1/cb'], array['profile'],
+     now() - interval '30 days');
+insert into connector_client_registrations (client_id, kind, token_endpoint_auth_method, registered_at, last_used_at)
+values
+    ('gone-unused-registration', 'dynamic', 'none', now() - interval '25 hours', null),
+    ('kept-young-registration', 'dynamic', 'none', now() - interval '23 hours', null),
+    ('kept-used-registration', 'dynamic', 'none', now() - interval '30 days', now() - interval '29 days'),
+    ('kept-granted-registration', 'dynamic', 'none', now() - interval '30 days', null);
+insert into connector_grants (id, user_id, client_id, scopes, created_at, revoked_at)
+values ('00000000-0000-4000-8000-000000000003', '00000000-0000-4000-8000-0000000000aa', 'kept-granted-registration',
+        '{}', now() - interval '29 days', now() - interval '28 days');
+insert into connector_client_assertions (client_id, jti, expires_at)
+values ('kept-used-registration', 'gone-expired', now() - interval '1 minute'),
+       ('kept-used-registration', 'kept-live', now() + interval '4 minutes');
+
 insert into connector_receipts
     (id, user_id, client_id, action, args_digest, status, request_id, created_at)
 values
@@ -126,6 +148,8 @@ const SEED_SWEPT: SweepReport = SweepReport {
     notifications: 2,
     rate_limit_windows: 1,
     stuck_approvals: 1,
+    client_registrations: 1,
+    client_assertions: 1,
 };
 
 async fn seed(db: &TestDatabase) {
@@ -182,6 +206,16 @@ async fn assert_swept(db: &TestDatabase) {
         "one notification, for the stuck approval"
     );
     assert_eq!(column(db, "select action from connector_receipts").await, set(&["get_portfolio"]), "receipts stay");
+    assert_eq!(
+        column(db, "select id from connector_oauth_clients").await,
+        set(&["kept-granted-registration", "kept-used-registration", "kept-young-registration", "sweep-client"]),
+        "the unused registration is gone, row and all"
+    );
+    assert_eq!(
+        column(db, "select client_id from connector_client_registrations").await,
+        set(&["kept-granted-registration", "kept-used-registration", "kept-young-registration"])
+    );
+    assert_eq!(column(db, "select jti from connector_client_assertions").await, set(&["kept-live"]));
 }
 
 /// `connector sweep` against `db`: its exit status and stdout.
@@ -214,6 +248,7 @@ async fn connector_sweep_removes_each_kind_past_its_horizon_and_keeps_the_rest()
     let (_, text) = connector_sweep(&db, false).await;
     assert!(text.contains("expired authorization requests  0"), "{text}");
     assert!(text.contains("stuck swaps resolved as unknown 0"), "{text}");
+    assert!(text.contains("unused client registrations     0"), "{text}");
     assert_swept(&db).await;
 }
 
@@ -277,6 +312,8 @@ async fn concurrent_sweeps_split_a_large_backlog_and_remove_each_row_once() {
     assert_eq!(sum(|r| r.authorization_codes), 2);
     assert_eq!(sum(|r| r.refresh_tokens), 2);
     assert_eq!(sum(|r| r.voice_handoffs), 2);
+    assert_eq!(sum(|r| r.client_registrations), 1);
+    assert_eq!(sum(|r| r.client_assertions), 1);
     assert_swept(&db).await;
 }
 

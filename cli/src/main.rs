@@ -143,4 +143,6 @@ fn print_sweep(report: &shared::store::SweepReport) {
     println!("old notifications               {}", report.notifications);
     println!("finished rate-limit windows     {}", report.rate_limit_windows);
     println!("stuck swaps resolved as unknown {}", report.stuck_approvals);
+    println!("unused client registrations     {}", report.client_registrations);
+    println!("expired client assertion jtis   {}", report.client_assertions);
 }

@@ -114,6 +114,7 @@ fn authenticate(state: &State, headers: &HeaderMap) -> Result<Caller, &'static s
         })
         .find(|token| !token.is_empty())
         .ok_or("no bearer token")?;
+    state.note_bearer(token);
     let claims = shared::mcp::token::verify(&state.jwt_secret, &state.url, token).map_err(|e| match e {
         shared::mcp::token::TokenError::Expired => "the token has expired",
         _ => "the token is not valid for this server",

@@ -92,7 +92,12 @@ pub(crate) struct State {
     alert_sequence: AtomicU64,
     executions: AtomicU64,
     oversize: Mutex<Oversize>,
+    /// The last [`BEARERS_KEPT`] bearer tokens presented, oldest first.
+    bearers: Mutex<VecDeque<String>>,
 }
+
+/// How many presented bearer tokens a sandbox remembers.
+pub const BEARERS_KEPT: usize = 100;
 
 /// What the gate put in the request's extensions for the tools: the verified caller.
 #[derive(Clone, Debug)]
@@ -148,6 +153,7 @@ pub fn router(jwt_secret: SecretString, url: String, options: SandboxOptions) ->
         alert_sequence: AtomicU64::new(0),
         executions: AtomicU64::new(0),
         oversize: Mutex::new(Oversize::default()),
+        bearers: Mutex::new(VecDeque::new()),
     });
     // rmcp checks the Host header against loopback names (DNS rebinding); a sandbox
     // mounted under another name must be reachable by it too.
@@ -210,6 +216,12 @@ impl Sandbox {
     pub fn set_oversize(&self, oversize: Oversize) {
         self.handle.set_oversize(oversize);
     }
+
+    /// The bearer tokens requests presented, accepted or not (the last [`BEARERS_KEPT`],
+    /// oldest first): what a caller sent upstream, for tests to check.
+    pub fn bearers_received(&self) -> Vec<String> {
+        self.handle.bearers_received()
+    }
 }
 
 impl Drop for Sandbox {
@@ -256,6 +268,10 @@ impl SandboxHandle {
         *lock(&self.state.oversize) = oversize;
     }
 
+    pub fn bearers_received(&self) -> Vec<String> {
+        lock(&self.state.bearers).iter().cloned().collect()
+    }
+
     /// Stops serving: ends every session and, for [`spawn`]ed sandboxes, the listener.
     pub fn shutdown(&self) {
         self.state.cancel.cancel();
@@ -277,6 +293,14 @@ impl State {
 
     fn oversize(&self) -> Oversize {
         *lock(&self.oversize)
+    }
+
+    fn note_bearer(&self, token: &str) {
+        let mut bearers = lock(&self.bearers);
+        if bearers.len() == BEARERS_KEPT {
+            bearers.pop_front();
+        }
+        bearers.push_back(token.to_owned());
     }
 
     fn count_call(&self, tool: &str) {

@@ -10,6 +10,7 @@ use crate::config::{Config, IdentityConfig};
 use crate::identity::session::SessionVerifier;
 use crate::identity::{self, IdentityProvider};
 use crate::mcp::McpClient;
+use crate::oauth::assertion::ClientKeyCache;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::PgStore;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub turnstile: Turnstile,
     /// dexter-mcp (or the sandbox), `None` only when no MCP server is configured.
     pub mcp: Option<McpClient>,
+    /// MCP clients' `private_key_jwt` keys fetched from their `jwks_uri`s.
+    pub client_keys: Arc<ClientKeyCache>,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
             .url
             .clone()
             .map(|url| McpClient::new(url, config.mcp.jwt_secret.clone(), http.clone(), config.mcp.deadline));
-        AppState { config: Arc::new(config), store, http, identity, sessions, turnstile, mcp }
+        let client_keys = Arc::new(ClientKeyCache::default());
+        AppState { config: Arc::new(config), store, http, identity, sessions, turnstile, mcp, client_keys }
     }
 }

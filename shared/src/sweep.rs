@@ -21,6 +21,8 @@ pub async fn run(store: &dyn Store) -> StoreResult<SweepReport> {
         notifications = report.notifications,
         rate_limit_windows = report.rate_limit_windows,
         stuck_approvals = report.stuck_approvals,
+        client_registrations = report.client_registrations,
+        client_assertions = report.client_assertions,
         "swept"
     );
     Ok(report)

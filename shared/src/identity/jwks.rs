@@ -13,6 +13,9 @@
 //! ([`FETCH_TIMEOUT`]) and a size cap ([`MAX_JWKS_BYTES`]); when it fails, the keys we
 //! already have stay in use. TLS is the connector's own client ([`crate::tls`]).
 //!
+//! The holding and rate limiting ([`HeldKeys`]) and the parsing ([`parse`]) are shared
+//! with the cache of MCP clients' keys ([`crate::oauth::assertion`]).
+//!
 //! Each key is pinned to one algorithm: an EC P-256 key verifies ES256 only, an RSA key
 //! (2048 bits or more) RS256 only, whatever the token's header claims. Keys of any other
 //! kind, or not for signatures, are ignored.
@@ -42,12 +45,91 @@ pub struct SigningKey {
     pub key: DecodingKey,
 }
 
-/// The project's keys by `kid`, as last fetched.
+/// Keys by `kid`, as last fetched, and how long they are trusted.
 #[derive(Default)]
-struct KeySet {
-    keys: HashMap<String, Arc<SigningKey>>,
+pub struct KeySet {
+    pub keys: HashMap<String, Arc<SigningKey>>,
     /// When the fetch that returned them happened; `None` before the first success.
     fetched_at: Option<Instant>,
+    /// How long after `fetched_at` they are trusted.
+    max_age: Duration,
+}
+
+impl KeySet {
+    /// Keys that were not fetched (a client's inline JWKS): always fresh.
+    pub fn given(keys: HashMap<String, Arc<SigningKey>>) -> KeySet {
+        KeySet { keys, fetched_at: Some(Instant::now()), max_age: Duration::MAX }
+    }
+
+    /// Fetched less than their `max_age` ago.
+    pub fn is_fresh(&self) -> bool {
+        self.fetched_at.is_some_and(|at| at.elapsed() < self.max_age)
+    }
+}
+
+/// One JWKS held in the process: the pattern [`SupabaseKeys`] and the client key cache
+/// of [`crate::oauth::assertion`] share. Readers take the current set without waiting; a
+/// fetch holds a lock, so concurrent callers wait for it and use what it fetched instead
+/// of fetching again; and a fetch is skipped when one that counts started within the
+/// caller's window.
+#[derive(Default)]
+pub struct HeldKeys {
+    set: RwLock<Arc<KeySet>>,
+    /// When the last fetch that counts against the window started; held across a
+    /// fetch, so there is one at a time.
+    last_counted: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// Whether a fetch starts a window of [`HeldKeys::refresh`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Counts {
+    /// Every fetch, whatever its outcome.
+    Always,
+    /// Only a fetch that fails: filling an empty or expired set is not a refetch.
+    OnFailure,
+}
+
+impl HeldKeys {
+    /// The set as last fetched (empty before the first success).
+    pub fn current(&self) -> Arc<KeySet> {
+        self.set.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Fetches the set again with `fetch` (its keys and how long to trust them) unless,
+    /// once any fetch in flight has finished, `needed` says the current set will do or a
+    /// fetch that counts started within `window`. A failed fetch keeps the current set
+    /// and returns its error; a skipped one returns the current set.
+    pub async fn refresh<E, Fut>(
+        &self,
+        window: Duration,
+        counts: Counts,
+        needed: impl Fn(&KeySet) -> bool,
+        fetch: impl FnOnce() -> Fut,
+    ) -> Result<Arc<KeySet>, E>
+    where
+        Fut: std::future::Future<Output = Result<(HashMap<String, Arc<SigningKey>>, Duration), E>>,
+    {
+        let mut last_counted = self.last_counted.lock().await;
+        let current = self.current();
+        if !needed(&current) || last_counted.is_some_and(|at| at.elapsed() < window) {
+            return Ok(current);
+        }
+        let started = Instant::now();
+        match fetch().await {
+            Ok((keys, max_age)) => {
+                if counts == Counts::Always {
+                    *last_counted = Some(started);
+                }
+                let set = Arc::new(KeySet { keys, fetched_at: Some(Instant::now()), max_age });
+                *self.set.write().unwrap_or_else(|e| e.into_inner()) = set.clone();
+                Ok(set)
+            }
+            Err(error) => {
+                *last_counted = Some(started);
+                Err(error)
+            }
+        }
+    }
 }
 
 /// The process's cache of one project's JWKS. Cheap to clone (shared).
@@ -60,57 +142,31 @@ struct Inner {
     apikey: Option<SecretString>,
     http: reqwest::Client,
     min_refetch: Duration,
-    keys: RwLock<Arc<KeySet>>,
-    /// When the last fetch started; held across the fetch, so there is one at a time.
-    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    keys: HeldKeys,
 }
 
 impl SupabaseKeys {
     /// The keys at `url`, fetched with `http` (a client from [`crate::tls`]) on first use.
     pub fn new(url: String, apikey: Option<SecretString>, http: reqwest::Client, min_refetch: Duration) -> Self {
-        SupabaseKeys(Arc::new(Inner {
-            url,
-            apikey,
-            http,
-            min_refetch,
-            keys: RwLock::new(Arc::new(KeySet::default())),
-            last_fetch: tokio::sync::Mutex::new(None),
-        }))
+        SupabaseKeys(Arc::new(Inner { url, apikey, http, min_refetch, keys: HeldKeys::default() }))
     }
 
     /// The key named `kid`: from the cache when it is there and fresh, otherwise after
-    /// fetching the set again if no fetch happened in the last `min_refetch`.
+    /// fetching the set again if no fetch happened (or was tried) in the last `min_refetch`.
     pub async fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
-        let cached = self.cached();
-        let fresh = cached.fetched_at.is_some_and(|at| at.elapsed() < MAX_AGE);
-        if let Some(key) = cached.keys.get(kid).filter(|_| fresh) {
+        let cached = self.0.keys.current();
+        if let Some(key) = cached.keys.get(kid).filter(|_| cached.is_fresh()) {
             return Some(key.clone());
         }
-        self.refresh().await;
-        self.cached().keys.get(kid).cloned()
-    }
-
-    fn cached(&self) -> Arc<KeySet> {
-        self.0.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Fetches the set unless one was fetched (or tried) within `min_refetch`.
-    async fn refresh(&self) {
-        let mut last_fetch = self.0.last_fetch.lock().await;
-        if last_fetch.is_some_and(|at| at.elapsed() < self.0.min_refetch) {
-            return;
+        let fetch = || async {
+            let keys = self.fetch().await?;
+            tracing::info!(keys = keys.len(), "fetched Supabase's JWT signing keys");
+            anyhow::Ok((keys, MAX_AGE))
+        };
+        if let Err(error) = self.0.keys.refresh(self.0.min_refetch, Counts::Always, |_| true, fetch).await {
+            tracing::warn!(error = %format!("{error:#}"), "could not fetch Supabase's JWT signing keys; keeping the ones we have");
         }
-        *last_fetch = Some(Instant::now());
-        match self.fetch().await {
-            Ok(keys) => {
-                tracing::info!(keys = keys.len(), "fetched Supabase's JWT signing keys");
-                let set = Arc::new(KeySet { keys, fetched_at: Some(Instant::now()) });
-                *self.0.keys.write().unwrap_or_else(|e| e.into_inner()) = set;
-            }
-            Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "could not fetch Supabase's JWT signing keys; keeping the ones we have");
-            }
-        }
+        self.0.keys.current().keys.get(kid).cloned()
     }
 
     async fn fetch(&self) -> anyhow::Result<HashMap<String, Arc<SigningKey>>> {

@@ -26,8 +26,7 @@ use crate::scope::Scope;
 use crate::state::AppState;
 use crate::store::{ClientKind, ClientRegistration, OAuthClient, StoreError};
 
-/// A self-registered client never used for this long is no longer a client.
-pub const UNUSED_REGISTRATION_TTL: Duration = Duration::hours(24);
+pub use crate::store::clients::UNUSED_REGISTRATION_TTL;
 /// The largest client ID metadata document accepted.
 pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
 /// A document is fetched again after at least this long, whatever it says.

@@ -3,10 +3,14 @@
 //! [`OAuthClient`] row; the last two also have a [`ClientRegistration`] saying how they
 //! authenticate at the token endpoint and, for registrations, whether they were ever used.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::StoreResult;
 use crate::ids::{ClientId, TokenHash};
+
+/// A self-registered client never used for this long is no longer a client: it is
+/// refused from then on, and the sweep deletes it ([`super::sweep`]).
+pub const UNUSED_REGISTRATION_TTL: Duration = Duration::hours(24);
 
 /// An OAuth client registered by an operator (ChatGPT's GPT is one).
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,15 @@
 //! - a voice handoff once used or expired;
 //! - a notification [`READ_NOTIFICATION_RETENTION`] after it was read, or
 //!   [`NOTIFICATION_RETENTION`] after it was raised;
-//! - a rate-limit window [`RATE_LIMIT_RETENTION`] after it started.
+//! - a rate-limit window [`RATE_LIMIT_RETENTION`] after it started;
+//! - a self-registered client (RFC 7591) never used within
+//!   [`UNUSED_REGISTRATION_TTL`](super::clients::UNUSED_REGISTRATION_TTL) of registering,
+//!   with its registration, once no grant, code or authorization request names it (it
+//!   is refused from its expiry on, so none can start; one with a grant, even revoked,
+//!   stays, so the grant keeps its client). Its row goes, not only its registration:
+//!   these are what anyone can create without signing in;
+//! - a spent client assertion `jti` once the assertion has expired (spending one also
+//!   purges expired ones; the sweep catches those of clients that stopped coming).
 //!
 //! Receipts and swap approvals are the audit trail and stay; grants stay too (the user's
 //! list of linked accounts).
@@ -68,6 +76,12 @@ pub struct SweepReport {
     pub rate_limit_windows: u64,
     /// Approvals stuck in `executing`, now `unknown` (each with a notification).
     pub stuck_approvals: u64,
+    /// Self-registered clients never used, past their expiry (client and registration).
+    #[serde(default)]
+    pub client_registrations: u64,
+    /// Spent client assertion `jti`s past their expiry.
+    #[serde(default)]
+    pub client_assertions: u64,
 }
 
 impl SweepReport {
@@ -80,6 +94,8 @@ impl SweepReport {
             + self.notifications
             + self.rate_limit_windows
             + self.stuck_approvals
+            + self.client_registrations
+            + self.client_assertions
     }
 }
 

@@ -95,7 +95,11 @@ pub async fn deleting_a_client_revokes_its_grants(store: &dyn Store) {
     ));
 }
 
-fn a_registration(client_id: &ClientId, kind: ClientKind, now: chrono::DateTime<chrono::Utc>) -> ClientRegistration {
+pub(super) fn a_registration(
+    client_id: &ClientId,
+    kind: ClientKind,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ClientRegistration {
     ClientRegistration {
         client_id: client_id.clone(),
         kind,

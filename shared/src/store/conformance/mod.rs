@@ -110,6 +110,7 @@ macro_rules! store_conformance {
                 sweep_removes_what_expired_and_keeps_what_lives(&),
                 a_stuck_execution_becomes_unknown_once_and_is_notified(&),
                 concurrent_sweeps_resolve_each_stuck_execution_once(Arc),
+                unused_registrations_and_spent_assertions_go_after_their_expiry(&),
             }
         }
     };

@@ -13,12 +13,14 @@ use uuid::Uuid;
 
 use super::approvals::an_approval;
 use super::authorization::{a_code, exchange_for};
-use super::{new_client, new_grant, new_token, strings};
-use crate::ids::UserId;
+use super::clients::a_registration;
+use super::{a_client, new_client, new_grant, new_token, strings};
+use crate::ids::{ClientId, UserId};
+use crate::store::clients::UNUSED_REGISTRATION_TTL;
 use crate::store::sweep::{OUTCOME_UNKNOWN_CODE, OUTCOME_UNKNOWN_KIND, STUCK_EXECUTION};
 use crate::store::{
-    ApprovalStatus, AuthorizationRequest, ClaimOutcome, CodeRedemption, LimitKey, Notification, Rotation, Store,
-    VoiceHandoff,
+    ApprovalStatus, AuthorizationRequest, ClaimOutcome, ClientKind, CodeRedemption, LimitKey, Notification, Rotation,
+    Store, VoiceHandoff,
 };
 
 /// The time these checks sweep at.
@@ -239,4 +241,62 @@ pub async fn concurrent_sweeps_resolve_each_stuck_execution_once(store: Arc<dyn 
     }
     let notified = store.list_notifications(user_id, 100).await.expect("list");
     assert_eq!(notified.len(), 6, "one notification per approval: {notified:?}");
+}
+
+/// A self-registered client never used within [`UNUSED_REGISTRATION_TTL`] goes with its
+/// registration, unless a grant, code or request names it; a used one, a younger one, a
+/// document client and an operator client stay. Expired assertion `jti`s go; a live one
+/// stays spent.
+pub async fn unused_registrations_and_spent_assertions_go_after_their_expiry(store: &dyn Store) {
+    let now = base();
+    let expired = now - UNUSED_REGISTRATION_TTL - Duration::minutes(1);
+    let register = |kind: ClientKind, at| async move {
+        let mut client = a_client(at);
+        client.public = true;
+        let registration = a_registration(&client.id, kind, at);
+        match kind {
+            ClientKind::Dynamic => store.register_client(&client, &registration).await.expect("register"),
+            ClientKind::Document => {
+                assert!(store.save_document_client(&client, &registration).await.expect("save document"));
+            }
+        }
+        client
+    };
+    let dead = register(ClientKind::Dynamic, expired).await;
+    let young = register(ClientKind::Dynamic, now - UNUSED_REGISTRATION_TTL + Duration::minutes(1)).await;
+    let used = register(ClientKind::Dynamic, expired).await;
+    store.mark_client_used(&used.id, expired + Duration::minutes(5)).await.expect("use");
+    let granted = register(ClientKind::Dynamic, expired).await;
+    let grant = new_grant(store, &granted, UserId::random(), expired + Duration::minutes(5)).await;
+    store.revoke_grant(grant.id, expired + Duration::minutes(6)).await.expect("revoke");
+    let with_code = register(ClientKind::Dynamic, expired).await;
+    let mut code = super::authorization::a_code(&with_code, now);
+    code.expires_at = now + Duration::minutes(5);
+    store.create_authorization_code(&code).await.expect("create code");
+    let document = register(ClientKind::Document, expired).await;
+    let operator = new_client(store, expired).await;
+
+    let client = ClientId::from(format!("https://client.example/{}.json", Uuid::new_v4().simple()));
+    let (spent, live) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let earlier = now - Duration::minutes(10);
+    assert!(store.spend_assertion_jti(&client, &spent, now - Duration::minutes(1), earlier).await.expect("spend"));
+    assert!(store.spend_assertion_jti(&client, &live, now + Duration::minutes(1), earlier).await.expect("spend"));
+
+    let report = store.sweep(now).await.expect("sweep");
+    assert!(report.client_registrations >= 1, "{report:?}");
+    assert!(report.client_assertions >= 1, "{report:?}");
+    assert_eq!(store.get_client(&dead.id).await.expect("get"), None);
+    assert_eq!(store.get_registration(&dead.id).await.expect("get"), None);
+    for kept in [&young, &used, &granted, &with_code, &document, &operator] {
+        assert_eq!(store.get_client(&kept.id).await.expect("get").as_ref(), Some(kept), "{}", kept.id);
+    }
+    for kept in [&young, &used, &granted, &with_code, &document] {
+        assert!(store.get_registration(&kept.id).await.expect("get").is_some(), "{}", kept.id);
+    }
+    assert!(!store.spend_assertion_jti(&client, &live, now + Duration::minutes(1), now).await.expect("replay"));
+
+    // Once its code is gone, nothing keeps the unused one with a code.
+    store.sweep(now + Duration::minutes(5)).await.expect("sweep");
+    assert_eq!(store.get_client(&with_code.id).await.expect("get"), None);
+    assert!(store.get_client(&granted.id).await.expect("get").is_some(), "a grant keeps its client");
 }

@@ -12,12 +12,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{MemoryStore, State};
-use crate::ids::UserId;
+use crate::ids::{ClientId, UserId};
+use crate::store::clients::UNUSED_REGISTRATION_TTL;
 use crate::store::sweep::{
     NOTIFICATION_RETENTION, OUTCOME_UNKNOWN_CODE, RATE_LIMIT_RETENTION, READ_NOTIFICATION_RETENTION,
     SPENT_CODE_RETENTION, STUCK_EXECUTION, outcome_unknown_notification,
 };
-use crate::store::{ApprovalStatus, StoreResult, SweepReport, SweepStore};
+use crate::store::{ApprovalStatus, ClientKind, StoreResult, SweepReport, SweepStore};
 
 /// Notifications kept per user in memory (the newest).
 pub const NOTIFICATIONS_PER_USER: usize = 500;
@@ -59,6 +60,9 @@ impl State {
                 n.created_at >= old && n.read_at.is_none_or(|read| read >= read_long_ago)
             }),
             rate_limit_windows: removed(&mut self.rate_limits, |(_, _, start), _| *start >= windows_before),
+            // After requests and codes: an expired one no longer keeps its client.
+            client_registrations: self.remove_dead_registrations(now),
+            client_assertions: removed(&mut self.assertion_jtis, |_, expires_at| *expires_at > now),
         };
         let (notifications, receipts) = (&self.notifications, &self.receipts);
         for order in self.notification_order.values_mut() {
@@ -70,6 +74,31 @@ impl State {
         }
         self.receipt_order.retain(|_, order| !order.is_empty());
         report
+    }
+
+    /// Self-registered clients never used and past [`UNUSED_REGISTRATION_TTL`] that no
+    /// grant, code or authorization request names: their rows and registrations go.
+    fn remove_dead_registrations(&mut self, now: DateTime<Utc>) -> u64 {
+        let dead: Vec<ClientId> = self
+            .registrations
+            .values()
+            .filter(|r| {
+                r.kind == ClientKind::Dynamic
+                    && r.last_used_at.is_none()
+                    && r.registered_at + UNUSED_REGISTRATION_TTL <= now
+            })
+            .map(|r| r.client_id.clone())
+            .filter(|id| {
+                !self.grants.values().any(|g| g.client_id == *id)
+                    && !self.codes.values().any(|c| c.code.client_id == *id)
+                    && !self.authorization_requests.values().any(|r| r.client_id == *id)
+            })
+            .collect();
+        for id in &dead {
+            self.registrations.remove(id);
+            self.clients.remove(id);
+        }
+        dead.len() as u64
     }
 
     /// Approvals `executing` since before `now - STUCK_EXECUTION` become `unknown`, each

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 
 use super::{Param, PgStore};
+use crate::store::clients::UNUSED_REGISTRATION_TTL;
 use crate::store::sweep::{
     BATCH, NOTIFICATION_RETENTION, OUTCOME_UNKNOWN_CODE, OUTCOME_UNKNOWN_KIND, OUTCOME_UNKNOWN_TITLE,
     RATE_LIMIT_RETENTION, READ_NOTIFICATION_RETENTION, SPENT_CODE_RETENTION, STUCK_EXECUTION,
@@ -52,6 +53,9 @@ impl SweepStore for PgStore {
             rate_limit_windows: self
                 .delete_batched("connector_rate_limits", "window_start < $1", &[(&windows_before, Type::TIMESTAMPTZ)])
                 .await?,
+            // After requests and codes: an expired one no longer keeps its client.
+            client_registrations: self.delete_dead_registrations(now).await?,
+            client_assertions: self.delete_batched("connector_client_assertions", "expires_at <= $1", at_now).await?,
         })
     }
 }
@@ -64,14 +68,45 @@ impl PgStore {
                  select ctid from {table} where {condition} limit {BATCH} for update skip locked \
              )) and {condition}"
         );
+        self.repeat_batches(&sql, params).await
+    }
+
+    /// Runs `sql`, a statement that removes at most [`BATCH`] rows, until a run removes
+    /// fewer; how many it removed in all.
+    async fn repeat_batches(&self, sql: &str, params: &[Param<'_>]) -> StoreResult<u64> {
         let mut deleted = 0;
         loop {
-            let batch = self.execute(&sql, params).await?;
+            let batch = self.execute(sql, params).await?;
             deleted += batch;
             if batch < BATCH as u64 {
                 return Ok(deleted);
             }
         }
+    }
+
+    /// Self-registered clients never used and past [`UNUSED_REGISTRATION_TTL`] that no
+    /// grant, code or authorization request names: registration and client row go in one
+    /// statement. The client rows are locked `for update skip locked`, so a grant or code
+    /// being inserted for one (its foreign key check holds the row `for key share`) makes
+    /// this sweep leave it, and concurrent sweeps split the rows.
+    async fn delete_dead_registrations(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let registered_before = now - UNUSED_REGISTRATION_TTL;
+        let sql = format!(
+            "with dead as ( \
+                 select c.id from connector_oauth_clients c \
+                 join connector_client_registrations r on r.client_id = c.id \
+                 where r.kind = 'dynamic' and r.last_used_at is null and r.registered_at <= $1 \
+                   and not exists (select 1 from connector_grants g where g.client_id = c.id) \
+                   and not exists (select 1 from connector_authorization_codes k where k.client_id = c.id) \
+                   and not exists (select 1 from connector_authorization_requests a where a.client_id = c.id) \
+                 limit {BATCH} for update of c, r skip locked \
+             ), registrations as ( \
+                 delete from connector_client_registrations r using dead where r.client_id = dead.id \
+                 returning r.client_id \
+             ) \
+             delete from connector_oauth_clients c using registrations where c.id = registrations.client_id"
+        );
+        self.repeat_batches(&sql, &[(&registered_before, Type::TIMESTAMPTZ)]).await
     }
 
     /// Approvals `executing` for longer than [`STUCK_EXECUTION`] become `unknown`, each
