@@ -236,6 +236,7 @@ async fn connector_serve_prints_what_the_gpt_editor_needs_and_logs_one_line_per_
         "/oauth/chatgpt/authorize",
         "/oauth/chatgpt/token",
         "mcp:invoke wallet:read profile",
+        "Server URL          http://127.0.0.1:",
     ] {
         assert!(banner.contains(needle), "banner lacks {needle:?}:\n{banner}");
     }

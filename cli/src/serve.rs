@@ -98,7 +98,8 @@ async fn seed_dev_account(state: &AppState) -> anyhow::Result<String> {
             user_id: DEV_USER_ID,
             email: Some(DEV_USER_EMAIL.into()),
             tier: "pro".into(),
-            channels: serde_json::json!({ "chatgpt": true }),
+            // Both channels: the dev account links a GPT and local MCP clients (Claude Code).
+            channels: serde_json::json!({ "chatgpt": true, "mcp": true }),
         })
         .await?;
 
@@ -144,6 +145,8 @@ fn print_banner(config: &Config, port: u16, storage: &str, upstream: &str, clien
          \x20 Authorization URL   {base}/oauth/chatgpt/authorize\n\
          \x20 Token URL           {base}/oauth/chatgpt/token\n\
          \x20 Scopes              mcp:invoke wallet:read profile\n\n\
+         MCP clients (Claude Code, MCP Inspector)\n\
+         \x20 Server URL          {base}/mcp\n\n\
          Health {base}/healthz   JWKS {base}/.well-known/jwks.json\n"
     );
 }
