@@ -221,7 +221,7 @@ async fn measure(bench: &Bench<'_>, ways: &[Measured], pids: Pids) -> anyhow::Re
                 let after = CpuSplit::read(pids, *connector_pid, &backends);
                 cpu.entry((*way, concurrency)).or_default().add(&after.minus(&before));
                 println!(
-                    "  round {} c={concurrency:<2} {:<24} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms{}",
+                    "  round {} c={concurrency:<2} {:<40} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms{}",
                     round + 1,
                     way.label(),
                     samples.rps(),

@@ -449,7 +449,7 @@ impl Report {
             out,
             "One upstream: the rmcp sandbox MCP server (`sandbox-mcp`, Dexter's tool names, stateful \
              sessions, `application/json` answers, no artificial delay) in its own process. \
-             `solana_resolve_token {{\"query\":\"SOL\",\"limit\":5}}` called three ways, closed loop, \
+             `solana_resolve_token {{\"query\":\"SOL\",\"limit\":5}}` called these ways, closed loop, \
              HTTP/1.1 keep-alive, from a tokio + reqwest load generator in the harness process:\n\n\
              - **direct**: MCP `tools/call` with the connector's own client (`shared::mcp::McpClient`: \
              one session per user, a fresh HS256 MCP JWT per call, as the actions use it);\n\
@@ -723,8 +723,9 @@ impl Report {
         let _ = writeln!(
             out,
             "A second sandbox whose every tool call answers after {delay} ms (`SandboxOptions::call_delay`), \
-             a connector process pointed at it, and direct calls to it, interleaved as above (its own \
-             rounds, after the main ones). The connector's overhead over direct should be what it is \
+             a connector process pointed at it (called through the action and through `/mcp`), and \
+             direct calls to it, interleaved as above (their own rounds, after the main ones). The \
+             connector's overhead over direct should be what it is \
              with an instant upstream: its work before and after the call does not grow with the \
              call's latency.\n"
         );
