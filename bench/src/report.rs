@@ -464,7 +464,13 @@ impl Report {
              process's `/mcp`, with an access token for that resource (section 1d);\n\
              - **mcpo**: `POST /solana_resolve_token` with mcpo's API key; mcpo holds one streamable-HTTP \
              MCP session to the same sandbox with a long-lived MCP bearer (default settings, \
-             one uvicorn worker);\n             - **connector, async receipt**: the same action on a second connector process of this              build whose receipt commits without waiting for the WAL flush, as read actions' receipts              did before every receipt was made durable (section 1a);\n             - **connector, other build**: with `--alt-connector-exe`, the connector from another              build of the same source (section 1c).\n\n             Each cell ran {} rounds of {} s, interleaved with the other cells (after 1 s of warm-up \
+             one uvicorn worker);\n\
+             - **connector, async receipt**: the same action on a second connector process of this \
+             build whose receipt commits without waiting for the WAL flush, as read actions' receipts \
+             did before every receipt was made durable (section 1a);\n\
+             - **connector, other build**: with `--alt-connector-exe`, the connector from another \
+             build of the same source (section 1c).\n\n\
+             Each cell ran {} rounds of {} s, interleaved with the other cells (after 1 s of warm-up \
              per cell); latencies are pooled over the rounds. Δ is connector minus direct at the same \
              concurrency; the ratio is connector ÷ direct.\n",
             self.rounds, self.seconds
