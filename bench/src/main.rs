@@ -2,11 +2,13 @@
 //! loopback,
 //!
 //! 1. action overhead: `solana_resolve_token` on the rmcp sandbox called directly (the
-//!    connector's own `McpClient`), through the connector's `resolve_token` action, and
-//!    through mcpo, at concurrency 1 and 16; beside them, in the same rounds, the connector
+//!    connector's own `McpClient`), through the connector's `resolve_token` action, through
+//!    the same action as a `tools/call` to the connector's own `/mcp`, and through mcpo, at
+//!    concurrency 1 and 16; beside them, in the same rounds, the connector
 //!    with its receipt committed asynchronously (the behaviour before every receipt was
 //!    durable) and, with `--alt-connector-exe`, the connector from another build; then the
-//!    connector and direct calls again with an upstream that takes 50 ms a call;
+//!    connector (action and `/mcp`) and direct calls again with an upstream that takes 50 ms
+//!    a call;
 //! 2. OAuth: authorization-code exchanges and refresh rotations on Postgres;
 //! 3. cold start: a function binary under an emulated Lambda Runtime API, and
 //!    `connector serve`;
@@ -434,6 +436,25 @@ impl Bench<'_> {
             now,
         )?;
         Ok((user_id, grant.id, token))
+    }
+
+    /// An access token for the connector's `/mcp` (`aud` = `{base}/mcp`, RFC 8707) on the
+    /// grant [`Bench::linked_user`] made: the same user, client and scopes as its token
+    /// for the actions. The bench client's redirect URI is on chatgpt.com, so `/mcp` gates
+    /// it by `channels.chatgpt` (`oauth::channel::of`), which that profile has on: the
+    /// path of ChatGPT's own apps and connectors.
+    fn mcp_access_token(&self, user_id: UserId, grant_id: GrantId) -> anyhow::Result<String> {
+        let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
+        shared::oauth::access_token::issue_for(
+            &self.signing_keys,
+            PUBLIC_BASE_URL,
+            &shared::oauth::access_token::mcp_audience(PUBLIC_BASE_URL),
+            user_id,
+            &CLIENT_ID.into(),
+            grant_id,
+            &scopes,
+            chrono::Utc::now(),
+        )
     }
 
     /// A fresh authorization code for `user_id`, stored as the consent step stores it.

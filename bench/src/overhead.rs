@@ -1,8 +1,10 @@
 //! Phase 1, action overhead: `solana_resolve_token` called directly, through the connector
+//! (the GPT action, and the same action as a `tools/call` to the connector's own `/mcp`)
 //! and through mcpo; in the same rounds, the connector with its receipt committed
 //! asynchronously (what read actions did before every receipt was made durable, migration
 //! 0009) and, with `--alt-connector-exe`, the connector from another build; the connector
-//! and direct calls again against an upstream that takes 50 ms a call; and, with
+//! (action and `/mcp`) and direct calls again against an upstream that takes 50 ms a call;
+//! and, with
 //! `--profile-exe`, a callgrind profile of the connector.
 
 use std::collections::HashMap;
@@ -25,6 +27,8 @@ use crate::{Bench, SCOPES, TOOL, expect_ok};
 pub enum Way {
     Direct,
     Connector,
+    /// The same action as an MCP `tools/call` to the same connector's `/mcp` (issue 14).
+    ConnectorMcp,
     Mcpo,
     /// The connector whose receipt commits without waiting for the WAL flush, as read
     /// actions' receipts did before migration 0009 (`Durability::Relaxed`, up to bbe52e1).
@@ -38,6 +42,7 @@ impl Way {
         match self {
             Way::Direct => "direct MCP tools/call",
             Way::Connector => "connector resolve_token",
+            Way::ConnectorMcp => "connector /mcp tools/call resolve_token",
             Way::Mcpo => "mcpo",
             Way::ConnectorAsyncReceipt => "connector, async receipt",
             Way::ConnectorAlt => "connector, other build",
@@ -46,7 +51,7 @@ impl Way {
 
     /// Whether this way goes through a connector (Δ against direct applies).
     pub fn is_connector(self) -> bool {
-        matches!(self, Way::Connector | Way::ConnectorAsyncReceipt | Way::ConnectorAlt)
+        matches!(self, Way::Connector | Way::ConnectorMcp | Way::ConnectorAsyncReceipt | Way::ConnectorAlt)
     }
 }
 
@@ -66,7 +71,7 @@ impl Measured {
 
 type Request = Arc<dyn Fn(usize) -> futures_util::future::BoxFuture<'static, stats::Outcome> + Send + Sync>;
 
-const ARGUMENTS: &str = r#"{"query":"SOL","limit":5}"#;
+pub(crate) const ARGUMENTS: &str = r#"{"query":"SOL","limit":5}"#;
 
 /// (a) direct: the connector's own MCP client, as the actions use it.
 fn direct_request(bench: &Bench<'_>, mcp_url: &str, caller: &McpCaller) -> Request {
@@ -98,6 +103,59 @@ fn action_request(bench: &Bench<'_>, connector: &Host, access_token: &str) -> Re
         let (http, url, bearer) = (http.clone(), url.clone(), bearer.clone());
         Box::pin(async move { expect_ok(http.get(&url).header("authorization", bearer)).await })
     })
+}
+
+/// The JSON-RPC request the `/mcp` way sends: the action `resolve_token` as a tool, with
+/// the direct call's arguments.
+fn mcp_call_body(id: usize) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"resolve_token","arguments":{ARGUMENTS}}}}}"#
+    )
+}
+
+/// (b') the same action as an MCP client calls it: a `tools/call` POSTed to the
+/// connector's own `/mcp` with an access token for that resource (`aud` = `{base}/mcp`).
+/// Every answer must be a JSON-RPC result for this request whose `isError` is false.
+fn connector_mcp_request(bench: &Bench<'_>, connector: &Host, mcp_token: &str) -> Request {
+    let url = format!("{}{}", connector.address, shared::mcp_server::PATH);
+    let (http, bearer) = (bench.http.clone(), format!("Bearer {mcp_token}"));
+    Arc::new(move |worker| {
+        let (http, url, bearer) = (http.clone(), url.clone(), bearer.clone());
+        Box::pin(async move {
+            let response = http
+                .post(&url)
+                .header("authorization", bearer)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2025-11-25")
+                .body(mcp_call_body(worker))
+                .send()
+                .await
+                .map_err(|e| format!("{e}"))?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(|e| format!("{e}"))?;
+            check_tool_result(status, &body, worker)
+        })
+    })
+}
+
+/// `Ok` for a 200 carrying a JSON-RPC result to request `id` whose `isError` is false.
+fn check_tool_result(status: http::StatusCode, body: &[u8], id: usize) -> stats::Outcome {
+    let text = || String::from_utf8_lossy(body).chars().take(300).collect::<String>();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}: {}", text()));
+    }
+    let message: Value = serde_json::from_slice(body).map_err(|_| format!("not JSON: {}", text()))?;
+    match &message["result"] {
+        Value::Object(result)
+            if message["id"] == id
+                && message.get("error").is_none()
+                && result.get("isError") == Some(&Value::Bool(false)) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("not a successful tool result: {}", text())),
+    }
 }
 
 /// (c) mcpo's route for the tool, with its API key.
@@ -163,7 +221,7 @@ async fn measure(bench: &Bench<'_>, ways: &[Measured], pids: Pids) -> anyhow::Re
                 let after = CpuSplit::read(pids, *connector_pid, &backends);
                 cpu.entry((*way, concurrency)).or_default().add(&after.minus(&before));
                 println!(
-                    "  round {} c={concurrency:<2} {:<24} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms{}",
+                    "  round {} c={concurrency:<2} {:<40} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms{}",
                     round + 1,
                     way.label(),
                     samples.rps(),
@@ -188,7 +246,8 @@ async fn measure(bench: &Bench<'_>, ways: &[Measured], pids: Pids) -> anyhow::Re
 
 pub async fn overhead(bench: &Bench<'_>, sandbox: &Host, connector: &Host, report: &mut Report) -> anyhow::Result<()> {
     println!("\n[1/5] action overhead");
-    let (user_id, _grant, access_token) = bench.linked_user().await?;
+    let (user_id, grant_id, access_token) = bench.linked_user().await?;
+    let mcp_token = bench.mcp_access_token(user_id, grant_id)?;
     let caller = McpCaller { user_id, scopes: SCOPES.iter().map(|s| s.to_string()).collect(), roles: Vec::new() };
 
     // mcpo holds a long-lived MCP bearer for the same user.
@@ -228,6 +287,7 @@ pub async fn overhead(bench: &Bench<'_>, sandbox: &Host, connector: &Host, repor
     let mut ways: Vec<Measured> = vec![
         Measured::new(Way::Direct, direct_request(bench, &sandbox.address, &caller), None),
         Measured::new(Way::Connector, action_request(bench, connector, &access_token), Some(connector)),
+        Measured::new(Way::ConnectorMcp, connector_mcp_request(bench, connector, &mcp_token), Some(connector)),
     ];
     if let Some(mcpo) = &mcpo {
         report.mcpo_version = mcpo.version.clone();
@@ -307,7 +367,7 @@ async fn receipts_of(bench: &Bench<'_>, schema: &str) -> u64 {
     }
 }
 
-/// Direct calls and the connector against a second sandbox whose every tool call takes
+/// Direct calls and the connector (the action and `/mcp`) against a second sandbox whose every tool call takes
 /// `--upstream-delay-ms` (50 ms): the connector's overhead should not grow with the
 /// upstream's latency (nothing of the connector's waits in line behind the call).
 pub async fn slow_upstream(bench: &Bench<'_>, report: &mut Report) -> anyhow::Result<()> {
@@ -319,11 +379,13 @@ pub async fn slow_upstream(bench: &Bench<'_>, report: &mut Report) -> anyhow::Re
     )
     .await?;
     let connector = Host::start("connector", &bench.connector_env(bench.db.url(), &sandbox.address)).await?;
-    let (user_id, _grant, access_token) = bench.linked_user().await?;
+    let (user_id, grant_id, access_token) = bench.linked_user().await?;
+    let mcp_token = bench.mcp_access_token(user_id, grant_id)?;
     let caller = McpCaller { user_id, scopes: SCOPES.iter().map(|s| s.to_string()).collect(), roles: Vec::new() };
     let ways = vec![
         Measured::new(Way::Direct, direct_request(bench, &sandbox.address, &caller), None),
         Measured::new(Way::Connector, action_request(bench, &connector, &access_token), Some(&connector)),
+        Measured::new(Way::ConnectorMcp, connector_mcp_request(bench, &connector, &mcp_token), Some(&connector)),
     ];
     let pids = Pids { sandbox: sandbox.pid, mcpo: None };
     report.slow_upstream = measure(bench, &ways, pids).await.map_err(|e| e.context(connector.tail()))?;
@@ -396,5 +458,33 @@ impl CpuSplit {
         self.sandbox += other.sandbox;
         self.mcpo += other.mcpo;
         self.driver += other.driver;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_successful_tool_result_for_the_request_counts() {
+        let ok = http::StatusCode::OK;
+        let result = br#"{"jsonrpc":"2.0","id":3,"result":{"content":[],"structuredContent":{},"isError":false}}"#;
+        assert_eq!(check_tool_result(ok, result, 3), Ok(()));
+        assert!(check_tool_result(ok, result, 4).is_err(), "another request's answer");
+        let tool_error = br#"{"jsonrpc":"2.0","id":3,"result":{"content":[],"isError":true}}"#;
+        assert!(check_tool_result(ok, tool_error, 3).is_err());
+        let rpc_error = br#"{"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"unknown tool"}}"#;
+        assert!(check_tool_result(ok, rpc_error, 3).is_err());
+        assert!(check_tool_result(http::StatusCode::UNAUTHORIZED, result, 3).is_err());
+        assert!(check_tool_result(ok, b"not json", 3).is_err());
+    }
+
+    #[test]
+    fn the_mcp_request_is_the_direct_calls_arguments_as_a_tools_call() {
+        let message: Value = serde_json::from_str(&mcp_call_body(7)).unwrap();
+        assert_eq!(message["id"], 7);
+        assert_eq!(message["method"], "tools/call");
+        assert_eq!(message["params"]["name"], "resolve_token");
+        assert_eq!(message["params"]["arguments"], serde_json::from_str::<Value>(ARGUMENTS).unwrap());
     }
 }

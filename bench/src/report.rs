@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use testkit::lambda::ColdStart;
 
-use crate::overhead::{CpuSplit, Way};
+use crate::overhead::{ARGUMENTS, CpuSplit, Way};
 use crate::procs::{Usage, command_output};
 use crate::stats::{self, Samples};
 
@@ -207,9 +207,9 @@ impl Report {
         delta_in(&self.overhead, self.cell(way, concurrency)?)
     }
 
-    /// (Δp50, Δp99) of the connector over direct with the slow upstream.
-    fn slow_delta(&self, concurrency: usize) -> Option<(f64, f64)> {
-        let cell = self.slow_upstream.iter().find(|c| c.way == Way::Connector && c.concurrency == concurrency)?;
+    /// (Δp50, Δp99) of `way` over direct with the slow upstream.
+    fn slow_delta(&self, way: Way, concurrency: usize) -> Option<(f64, f64)> {
+        let cell = self.slow_upstream.iter().find(|c| c.way == way && c.concurrency == concurrency)?;
         delta_in(&self.slow_upstream, cell)
     }
 
@@ -259,7 +259,9 @@ impl Report {
                 },
             });
         }
-        if let (Some((instant, _)), Some((slow, _))) = (self.delta(Way::Connector, 1), self.slow_delta(1)) {
+        if let (Some((instant, _)), Some((slow, _))) =
+            (self.delta(Way::Connector, 1), self.slow_delta(Way::Connector, 1))
+        {
             rows.push(TargetRow {
                 target: format!(
                     "overhead over direct with a {} ms upstream within 0.5 ms of an instant upstream's (c=1, p50)",
@@ -267,6 +269,15 @@ impl Report {
                 ),
                 measured: format!("{slow:+.2} ms vs {instant:+.2} ms"),
                 met: Some((slow - instant).abs() <= 0.5),
+            });
+        }
+        // Issue 14: the same action through `/mcp`, against the GPT action (a comparison
+        // reported here, not a test's assertion).
+        if let (Some((action, _)), Some((mcp, _))) = (self.delta(Way::Connector, 1), self.delta(Way::ConnectorMcp, 1)) {
+            rows.push(TargetRow {
+                target: "/mcp tools/call overhead over direct within 0.5 ms of the GPT action's (c=1, p50)".into(),
+                measured: format!("{mcp:+.2} ms vs {action:+.2} ms ({:+.2} ms)", mcp - action),
+                met: Some(mcp - action <= 0.5),
             });
         }
         if !self.action_round_trips.is_empty() {
@@ -337,7 +348,7 @@ impl Report {
         let _ = writeln!(out, "\n== action overhead: solana_resolve_token on the rmcp sandbox (JSON answers) ==");
         let _ = writeln!(
             out,
-            "{:<26} {:>3} {:>9} {:>9} {:>9} {:>8} {:>14}",
+            "{:<46} {:>3} {:>9} {:>9} {:>9} {:>8} {:>14}",
             "way", "c", "req/s", "p50 ms", "p99 ms", "n", "Δp50 / Δp99"
         );
         let slow =
@@ -346,7 +357,7 @@ impl Report {
             let delta = delta_in(table, cell).map(|(a, b)| format!("{a:+.2} / {b:+.2}")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{:<26} {:>3} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>14}",
+                "{:<46} {:>3} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>14}",
                 format!("{}{suffix}", cell.way.label()),
                 cell.concurrency,
                 cell.samples.rps(),
@@ -378,7 +389,7 @@ impl Report {
         }
         let _ = writeln!(out, "\n== targets ==");
         for row in &self.targets {
-            let _ = writeln!(out, "{:<7} {:<62} {}", yes_no(row.met), row.target, row.measured);
+            let _ = writeln!(out, "{:<7} {:<84} {}", yes_no(row.met), row.target, row.measured);
         }
         for note in &self.notes {
             let _ = writeln!(out, "note: {note}");
@@ -438,7 +449,7 @@ impl Report {
             out,
             "One upstream: the rmcp sandbox MCP server (`sandbox-mcp`, Dexter's tool names, stateful \
              sessions, `application/json` answers, no artificial delay) in its own process. \
-             `solana_resolve_token {{\"query\":\"SOL\",\"limit\":5}}` called three ways, closed loop, \
+             `solana_resolve_token {{\"query\":\"SOL\",\"limit\":5}}` called these ways, closed loop, \
              HTTP/1.1 keep-alive, from a tokio + reqwest load generator in the harness process:\n\n\
              - **direct**: MCP `tools/call` with the connector's own client (`shared::mcp::McpClient`: \
              one session per user, a fresh HS256 MCP JWT per call, as the actions use it);\n\
@@ -448,9 +459,18 @@ impl Report {
              `shared::http::finish(shared::routes::all_routes(state))` configured as a deployed \
              function (Lambda-mode settings, Postgres without TLS), served on 127.0.0.1:0 by \
              `connector-bench host connector` in its own process, so its memory and CPU are its own;\n\
+             - **connector /mcp tools/call**: the same action as an MCP client calls it, a JSON-RPC \
+             `tools/call` of `resolve_token` with the same arguments POSTed to the same connector \
+             process's `/mcp`, with an access token for that resource (section 1d);\n\
              - **mcpo**: `POST /solana_resolve_token` with mcpo's API key; mcpo holds one streamable-HTTP \
              MCP session to the same sandbox with a long-lived MCP bearer (default settings, \
-             one uvicorn worker);\n             - **connector, async receipt**: the same action on a second connector process of this              build whose receipt commits without waiting for the WAL flush, as read actions' receipts              did before every receipt was made durable (section 1a);\n             - **connector, other build**: with `--alt-connector-exe`, the connector from another              build of the same source (section 1c).\n\n             Each cell ran {} rounds of {} s, interleaved with the other cells (after 1 s of warm-up \
+             one uvicorn worker);\n\
+             - **connector, async receipt**: the same action on a second connector process of this \
+             build whose receipt commits without waiting for the WAL flush, as read actions' receipts \
+             did before every receipt was made durable (section 1a);\n\
+             - **connector, other build**: with `--alt-connector-exe`, the connector from another \
+             build of the same source (section 1c).\n\n\
+             Each cell ran {} rounds of {} s, interleaved with the other cells (after 1 s of warm-up \
              per cell); latencies are pooled over the rounds. Δ is connector minus direct at the same \
              concurrency; the ratio is connector ÷ direct.\n",
             self.rounds, self.seconds
@@ -469,7 +489,7 @@ impl Report {
             let body: String = self.sample_action_body.chars().take(300).collect();
             let _ = writeln!(out, "\nThe action's answer (first 300 characters): `{}`", body.replace('`', "'"));
         }
-        let _ = writeln!(out, "\nThe three ways' errors, if any: {}", {
+        let _ = writeln!(out, "\nThe ways' errors, if any: {}", {
             let errors: Vec<String> = self
                 .overhead
                 .iter()
@@ -483,6 +503,7 @@ impl Report {
         self.durability_markdown(&mut out);
         self.slow_upstream_markdown(&mut out);
         self.alt_build_markdown(&mut out);
+        self.mcp_markdown(&mut out);
         let _ = writeln!(out, "\n## 2. OAuth token endpoint\n");
         let _ = writeln!(
             out,
@@ -708,24 +729,30 @@ impl Report {
         let _ = writeln!(
             out,
             "A second sandbox whose every tool call answers after {delay} ms (`SandboxOptions::call_delay`), \
-             a connector process pointed at it, and direct calls to it, interleaved as above (its own \
-             rounds, after the main ones). The connector's overhead over direct should be what it is \
+             a connector process pointed at it (called through the action and through `/mcp`), and \
+             direct calls to it, interleaved as above (their own rounds, after the main ones). The \
+             connector's overhead over direct should be what it is \
              with an instant upstream: its work before and after the call does not grow with the \
              call's latency.\n"
         );
         overhead_table(out, &self.slow_upstream);
         let _ = writeln!(
             out,
-            "\n| concurrency | Δp50 instant upstream ms | Δp50 {delay} ms upstream ms | Δp99 instant ms | Δp99 {delay} ms ms |\n|---:|---:|---:|---:|---:|"
+            "\n| way | concurrency | Δp50 instant upstream ms | Δp50 {delay} ms upstream ms | Δp99 instant ms | Δp99 {delay} ms ms |\n|---|---:|---:|---:|---:|---:|"
         );
-        for concurrency in [1, 16] {
-            if let (Some(instant), Some(slow)) = (self.delta(Way::Connector, concurrency), self.slow_delta(concurrency))
-            {
-                let _ = writeln!(
-                    out,
-                    "| {concurrency} | {:+.2} | {:+.2} | {:+.2} | {:+.2} |",
-                    instant.0, slow.0, instant.1, slow.1
-                );
+        for way in [Way::Connector, Way::ConnectorMcp] {
+            for concurrency in [1, 16] {
+                if let (Some(instant), Some(slow)) = (self.delta(way, concurrency), self.slow_delta(way, concurrency)) {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {concurrency} | {:+.2} | {:+.2} | {:+.2} | {:+.2} |",
+                        way.label(),
+                        instant.0,
+                        slow.0,
+                        instant.1,
+                        slow.1
+                    );
+                }
             }
         }
     }
@@ -788,6 +815,65 @@ impl Report {
                     None => ("—".into(), String::new()),
                 };
                 let _ = writeln!(out, "| {} | {} | {this_mb} | {:.2} | {diff} |", other.name, other.arch, other.mb());
+            }
+        }
+    }
+}
+
+impl Report {
+    /// 1d (issue 14): a `tools/call` through `/mcp` against the GPT action, both over
+    /// direct, in the same rounds (and with the slow upstream when it ran).
+    fn mcp_markdown(&self, out: &mut String) {
+        if self.cell(Way::ConnectorMcp, 1).is_none() {
+            return;
+        }
+        let _ = writeln!(out, "\n### 1d. `/mcp` tools/call against the GPT action (issue 14)\n");
+        let _ = writeln!(
+            out,
+            "The **connector /mcp tools/call** rows above: the same `resolve_token` action, on the same \
+             connector process and the same user and grant, called as an MCP client calls it — \
+             `POST /mcp` with `{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"resolve_token\",\
+             \"arguments\":{ARGUMENTS}}}}}`, `accept: application/json, text/event-stream`, \
+             `mcp-protocol-version: 2025-11-25` and an access token whose audience is `{{base}}/mcp`. \
+             The bench client's redirect URI is on chatgpt.com, so `/mcp` gates it by \
+             `channels.chatgpt` (the path of ChatGPT's own apps and connectors). Every answer was \
+             checked to be a JSON-RPC result for its request with `isError` false; anything else \
+             counts as an error. The difference from the action is what `/mcp` adds: the JSON-RPC \
+             envelope in and out, its own bearer check and grant query before the tool is looked \
+             up, then the action's router called in process (whose guard verifies the token and \
+             queries the grant again, and reads the client for its channel), the answer read back \
+             and wrapped as a tool result.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| upstream | concurrency | Δp50 action ms | Δp50 /mcp ms | /mcp − action p50 ms | Δp99 action ms | Δp99 /mcp ms | req/s action · /mcp | connector CPU ms/req action · /mcp | Postgres CPU ms/req action · /mcp |\n|---|---:|---:|---:|---:|---:|---:|---|---|---|"
+        );
+        let delay = format!("{} ms", self.upstream_delay_ms);
+        for (upstream, cells) in [("instant", &self.overhead), (delay.as_str(), &self.slow_upstream)] {
+            for concurrency in [1, 16] {
+                let find = |way: Way| cells.iter().find(|c| c.way == way && c.concurrency == concurrency);
+                let (Some(action), Some(mcp)) = (find(Way::Connector), find(Way::ConnectorMcp)) else {
+                    continue;
+                };
+                let (Some(a), Some(m)) = (delta_in(cells, action), delta_in(cells, mcp)) else {
+                    continue;
+                };
+                let per = |cell: &OverheadCell, seconds: f64| seconds * 1000.0 / cell.samples.count().max(1) as f64;
+                let _ = writeln!(
+                    out,
+                    "| {upstream} | {concurrency} | {:+.2} | {:+.2} | {:+.2} | {:+.2} | {:+.2} | {:.0} · {:.0} | {:.3} · {:.3} | {:.3} · {:.3} |",
+                    a.0,
+                    m.0,
+                    m.0 - a.0,
+                    a.1,
+                    m.1,
+                    action.samples.rps(),
+                    mcp.samples.rps(),
+                    per(action, action.cpu.connector),
+                    per(mcp, mcp.cpu.connector),
+                    per(action, action.cpu.postgres),
+                    per(mcp, mcp.cpu.postgres),
+                );
             }
         }
     }
