@@ -49,14 +49,15 @@ impl Caller {
     }
 }
 
-/// Marks an action request synthesized by the MCP endpoint. Only set in-process (an HTTP
-/// request cannot carry an extension), so the guard trusts it.
-#[derive(Clone, Copy, Debug)]
-pub struct ViaMcp;
+/// Marks an action request synthesized by the MCP endpoint, with the claims of the token
+/// it verified for `{base}/mcp`. Only set in-process (an HTTP request cannot carry an
+/// extension), so the guard trusts it and does not verify the token a second time.
+#[derive(Clone, Debug)]
+pub struct ViaMcp(pub AccessClaims);
 
-/// Which resource a request is for, and so which audience its token must carry.
+/// Which resource a request is for, and so which channel gates it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resource {
+enum Resource {
     /// The GPT actions (`{base}/connector/chatgpt`), called over HTTP.
     Actions,
     /// The MCP endpoint (`{base}/mcp`), which calls the actions in-process.
@@ -67,32 +68,30 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::Unauthorized { code: "invalid_token", message: message.into() }
 }
 
-/// Authenticates the request's bearer token and checks it carries `scope`.
+/// Authenticates a GPT action's bearer token (audience `{base}/connector/chatgpt`) and
+/// checks it carries `scope`.
 pub async fn authorize(state: &AppState, headers: &HeaderMap, scope: Scope) -> Result<Caller, ApiError> {
-    authorize_for(state, headers, scope, Resource::Actions).await
-}
-
-/// [`authorize`] for a request to `resource`.
-pub async fn authorize_for(
-    state: &AppState,
-    headers: &HeaderMap,
-    scope: Scope,
-    resource: Resource,
-) -> Result<Caller, ApiError> {
     let base = &state.config.public_base_url;
-    let audience = match resource {
-        Resource::Actions => access_token::audience(base),
-        Resource::Mcp => access_token::mcp_audience(base),
-    };
     let token = bearer_token(headers).ok_or_else(|| ApiError::Unauthorized {
         code: "invalid_request",
         message: "an OAuth bearer token is required; connect Dexter in ChatGPT".into(),
     })?;
     let claims =
-        access_token::verify_for(&state.config.signing_keys, base, &[audience], token, false).map_err(|e| match e {
-            TokenError::Expired => unauthorized("the access token has expired"),
-            TokenError::Invalid => unauthorized("the access token is not valid"),
-        })?;
+        access_token::verify_for(&state.config.signing_keys, base, &[access_token::audience(base)], token, false)
+            .map_err(|e| match e {
+                TokenError::Expired => unauthorized("the access token has expired"),
+                TokenError::Invalid => unauthorized("the access token is not valid"),
+            })?;
+    admit(state, claims, scope, Resource::Actions).await
+}
+
+/// [`authorize`] for a tool call the MCP endpoint makes in-process, whose token it verified.
+pub async fn authorize_via_mcp(state: &AppState, via: &ViaMcp, scope: Scope) -> Result<Caller, ApiError> {
+    admit(state, via.0.clone(), scope, Resource::Mcp).await
+}
+
+/// The rest of the guard, for verified `claims`: the one query, then scope and channel.
+async fn admit(state: &AppState, claims: AccessClaims, scope: Scope, resource: Resource) -> Result<Caller, ApiError> {
     let context = state
         .store
         .action_context(claims.gid, claims.sub, Utc::now())

@@ -174,11 +174,10 @@ impl FromRequestParts<ActionState> for ActionCall {
     async fn from_request_parts(parts: &mut Parts, state: &ActionState) -> Result<Self, Self::Rejection> {
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let upstream_clock = parts.extensions.get::<metrics::UpstreamClock>().cloned().unwrap_or_default();
-        let resource = match parts.extensions.get::<guard::ViaMcp>() {
-            Some(_) => guard::Resource::Mcp,
-            None => guard::Resource::Actions,
+        let caller = match parts.extensions.get::<guard::ViaMcp>() {
+            Some(via) => guard::authorize_via_mcp(&state.app, via, state.action.scope).await?,
+            None => guard::authorize(&state.app, &parts.headers, state.action.scope).await?,
         };
-        let caller = guard::authorize_for(&state.app, &parts.headers, state.action.scope, resource).await?;
         Ok(ActionCall {
             state: state.app.clone(),
             caller,

@@ -172,7 +172,7 @@ async fn message(
                 return insufficient_scope(&state, action.scope);
             }
             let arguments = params.get("arguments").cloned().unwrap_or_else(|| json!({}));
-            match tools::call(&state, action, &headers, &request_id, arguments).await {
+            match tools::call(&state, action, &claims, &request_id, arguments).await {
                 tools::Outcome::Result(result) => Ok(result),
                 tools::Outcome::Unauthorized => return challenge(&state, Some("invalid_token")),
                 tools::Outcome::InsufficientScope => return insufficient_scope(&state, action.scope),

@@ -4,16 +4,16 @@
 //! the declared success body.
 //!
 //! A call runs the action itself: the action's router is called in-process with the
-//! request a GPT would send (method, path, query or JSON body, the caller's bearer token,
-//! the request id), marked [`ViaMcp`] so the guard checks the MCP audience and the MCP
-//! channel. Scopes, tiers, receipts, approvals and request ids are therefore exactly the
+//! request a GPT would send (method, path, query or JSON body, the request id), marked
+//! [`ViaMcp`] with the claims of the token `/mcp` verified (audience `{base}/mcp`), so the
+//! guard takes those claims instead of a bearer token and checks the MCP channel. Scopes, tiers, receipts, approvals and request ids are therefore exactly the
 //! GPT actions', and `swap_execute` still only creates an approval. The answer becomes
 //! the tool result: the body as `structuredContent` and as JSON text, with `isError` when
 //! the action refused (same error codes: `tool_not_allowed`, `channel_disabled`,
 //! `upstream_timeout`, `invalid_request`, …).
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
@@ -21,6 +21,7 @@ use crate::actions::guard::ViaMcp;
 use crate::actions::{ACTIONS, Action};
 use crate::error::ErrorBody;
 use crate::http::RequestId;
+use crate::oauth::access_token::AccessClaims;
 use crate::state::AppState;
 
 /// The largest action answer read (the actions' own limit keeps them far below it).
@@ -88,11 +89,11 @@ pub enum Outcome {
     InsufficientScope,
 }
 
-/// Calls `action` as the caller whose request headers are `headers`.
+/// Calls `action` as the caller whose verified MCP token carried `claims`.
 pub async fn call(
     state: &AppState,
     action: &'static Action,
-    headers: &HeaderMap,
+    claims: &AccessClaims,
     request_id: &str,
     arguments: Value,
 ) -> Outcome {
@@ -105,9 +106,6 @@ pub async fn call(
         (action.path(), Body::from(Value::Object(arguments.clone()).to_string()))
     };
     let mut request = Request::builder().method(action.method.clone()).uri(uri);
-    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
-        request = request.header(header::AUTHORIZATION, authorization);
-    }
     if action.method != Method::GET {
         request = request.header(header::CONTENT_TYPE, "application/json");
     }
@@ -115,7 +113,7 @@ pub async fn call(
         return Outcome::Result(refusal("invalid_request", "the arguments do not make a request", request_id));
     };
     request.extensions_mut().insert(RequestId(request_id.to_owned()));
-    request.extensions_mut().insert(ViaMcp);
+    request.extensions_mut().insert(ViaMcp(claims.clone()));
 
     let response = match action.router(state.clone()).oneshot(request).await {
         Ok(response) => response,
