@@ -7,10 +7,10 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, IdentityConfig};
+use crate::identity::jwks::ClientKeyCache;
 use crate::identity::session::SessionVerifier;
 use crate::identity::{self, IdentityProvider};
 use crate::mcp::McpClient;
-use crate::oauth::assertion::ClientKeyCache;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::PgStore;

@@ -110,7 +110,7 @@ async fn admit(state: &AppState, claims: AccessClaims, scope: Scope, resource: R
         Resource::Actions => channel::CHATGPT,
         Resource::Mcp => channel::of_redirect_uris(&context.client_redirect_uris),
     };
-    if !context.channel_enabled(channel) {
+    if !channel::enabled_in(&context, channel) {
         let name = if channel == "chatgpt" { "ChatGPT" } else { "MCP" };
         return Err(ApiError::Forbidden {
             code: "channel_disabled",

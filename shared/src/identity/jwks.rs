@@ -21,7 +21,7 @@
 //! kind, or not for signatures, are ignored.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -246,6 +246,47 @@ fn signing_key(jwk: &Jwk) -> Option<SigningKey> {
     }
 }
 
+/// The most `jwks_uri`s whose keys are held at once.
+pub const MAX_CACHED_JWKS_URIS: usize = 256;
+
+/// Client `jwks_uri` keys held in the process, by URI: one per cold start
+/// (`AppState::client_keys`), at most [`MAX_CACHED_JWKS_URIS`], the least recently used
+/// dropped first.
+#[derive(Default)]
+pub struct ClientKeyCache {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    /// Each URI's keys and the tick of its last use.
+    by_uri: HashMap<String, (Arc<HeldKeys>, u64)>,
+    /// Counts uses, so the least recently used is the smallest tick.
+    tick: u64,
+}
+
+impl ClientKeyCache {
+    /// The held keys of `uri`, created empty when it is not held.
+    pub fn held(&self, uri: &str) -> Arc<HeldKeys> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.tick += 1;
+        let tick = entries.tick;
+        if let Some((held, used)) = entries.by_uri.get_mut(uri) {
+            *used = tick;
+            return held.clone();
+        }
+        if entries.by_uri.len() >= MAX_CACHED_JWKS_URIS {
+            let oldest = entries.by_uri.iter().min_by_key(|(_, (_, used))| *used).map(|(uri, _)| uri.clone());
+            if let Some(oldest) = oldest {
+                entries.by_uri.remove(&oldest);
+            }
+        }
+        let held = Arc::new(HeldKeys::default());
+        entries.by_uri.insert(uri.to_owned(), (held.clone(), tick));
+        held
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +371,21 @@ mod tests {
     fn a_document_that_is_not_a_jwks_is_an_error() {
         assert!(parse(b"<html>").is_err());
         assert!(parse(b"{\"keys\": {}}").is_err());
+    }
+
+    #[test]
+    fn the_key_cache_holds_at_most_its_cap_and_drops_the_least_recently_used() {
+        let cache = ClientKeyCache::default();
+        let uri = |i: usize| format!("https://client{i}.example/jwks.json");
+        let first = cache.held(&uri(0));
+        for i in 1..MAX_CACHED_JWKS_URIS {
+            cache.held(&uri(i));
+        }
+        // Used again, the first is no longer the least recently used: the second is.
+        assert!(Arc::ptr_eq(&first, &cache.held(&uri(0))));
+        cache.held("https://new.example/jwks.json");
+        let entries = cache.entries.lock().unwrap();
+        assert_eq!(entries.by_uri.len(), MAX_CACHED_JWKS_URIS);
+        assert!(entries.by_uri.contains_key(&uri(0)) && !entries.by_uri.contains_key(&uri(1)));
     }
 }

@@ -14,7 +14,7 @@
 //!   store until the assertion expires, so a captured assertion cannot be replayed on
 //!   another instance either.
 //!
-//! A `jwks_uri`'s keys are kept in the process ([`ClientKeyCache`], one per cold start,
+//! A `jwks_uri`'s keys are kept in the process ([`jwks::ClientKeyCache`], one per cold start,
 //! shared by every client naming that URI) for as long as the response's `Cache-Control:
 //! max-age` says, within [`MIN_JWKS_CACHE`] and [`MAX_JWKS_CACHE`] ([`DEFAULT_JWKS_CACHE`]
 //! without one; `no-store` counts as the minimum). An assertion naming a `kid` the cached
@@ -23,10 +23,10 @@
 //! failed fetch is not retried within the window either. So one URI is fetched at most
 //! twice per window (one refetch, one expiry), and concurrent requests wait for the one
 //! fetch in flight. Keys past their max-age are not used, even when fetching them again
-//! fails. At most [`MAX_CACHED_JWKS_URIS`] URIs are held; the least recently used goes.
+//! fails. At most [`jwks::MAX_CACHED_JWKS_URIS`] URIs are held; the least recently used goes.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -36,7 +36,7 @@ use serde::Deserialize;
 use super::clients::KnownClient;
 use super::fetch::{self, Fence};
 use crate::error::ApiError;
-use crate::identity::jwks::{self, Counts, HeldKeys, KeySet, SigningKey};
+use crate::identity::jwks::{self, Counts, KeySet, SigningKey};
 use crate::state::AppState;
 
 /// RFC 7523's assertion type for client authentication.
@@ -60,8 +60,6 @@ pub const DEFAULT_JWKS_CACHE: Duration = Duration::from_secs(300);
 /// The least time between two refetches of one `jwks_uri` (for an unknown `kid`, or after
 /// a failed fetch).
 pub const REFETCH_WINDOW: Duration = Duration::from_secs(60);
-/// The most `jwks_uri`s whose keys are held at once.
-pub const MAX_CACHED_JWKS_URIS: usize = 256;
 
 #[derive(Deserialize)]
 struct Claims {
@@ -249,63 +247,4 @@ async fn fetch_jwks(state: &AppState, uri: &str) -> Result<(HashMap<String, Arc<
     let keys = jwks::parse(&fetched.body).map_err(|_| "it is not a JWKS".to_owned())?;
     let keep = fetched.max_age.unwrap_or(DEFAULT_JWKS_CACHE).clamp(MIN_JWKS_CACHE, MAX_JWKS_CACHE);
     Ok((keys, keep))
-}
-
-/// Client `jwks_uri` keys held in the process, by URI: one per cold start
-/// ([`AppState::client_keys`]), at most [`MAX_CACHED_JWKS_URIS`], the least recently used
-/// dropped first.
-#[derive(Default)]
-pub struct ClientKeyCache {
-    entries: Mutex<Entries>,
-}
-
-#[derive(Default)]
-struct Entries {
-    /// Each URI's keys and the tick of its last use.
-    by_uri: HashMap<String, (Arc<HeldKeys>, u64)>,
-    /// Counts uses, so the least recently used is the smallest tick.
-    tick: u64,
-}
-
-impl ClientKeyCache {
-    /// The held keys of `uri`, created empty when it is not held.
-    fn held(&self, uri: &str) -> Arc<HeldKeys> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.tick += 1;
-        let tick = entries.tick;
-        if let Some((held, used)) = entries.by_uri.get_mut(uri) {
-            *used = tick;
-            return held.clone();
-        }
-        if entries.by_uri.len() >= MAX_CACHED_JWKS_URIS {
-            let oldest = entries.by_uri.iter().min_by_key(|(_, (_, used))| *used).map(|(uri, _)| uri.clone());
-            if let Some(oldest) = oldest {
-                entries.by_uri.remove(&oldest);
-            }
-        }
-        let held = Arc::new(HeldKeys::default());
-        entries.by_uri.insert(uri.to_owned(), (held.clone(), tick));
-        held
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_key_cache_holds_at_most_its_cap_and_drops_the_least_recently_used() {
-        let cache = ClientKeyCache::default();
-        let uri = |i: usize| format!("https://client{i}.example/jwks.json");
-        let first = cache.held(&uri(0));
-        for i in 1..MAX_CACHED_JWKS_URIS {
-            cache.held(&uri(i));
-        }
-        // Used again, the first is no longer the least recently used: the second is.
-        assert!(Arc::ptr_eq(&first, &cache.held(&uri(0))));
-        cache.held("https://new.example/jwks.json");
-        let entries = cache.entries.lock().unwrap();
-        assert_eq!(entries.by_uri.len(), MAX_CACHED_JWKS_URIS);
-        assert!(entries.by_uri.contains_key(&uri(0)) && !entries.by_uri.contains_key(&uri(1)));
-    }
 }

@@ -9,7 +9,7 @@
 //! `chatgpt` for ChatGPT's clients; `chatgpt` or `mcp` for the others (an operator-created
 //! client may serve a GPT or an MCP client). Each call then checks its own channel.
 
-use crate::store::OAuthClient;
+use crate::store::{ActionContext, OAuthClient};
 
 pub const CHATGPT: &str = "chatgpt";
 pub const MCP: &str = "mcp";
@@ -30,6 +30,15 @@ pub fn linkable_through(client: &OAuthClient) -> &'static [&'static str] {
     match of(client) {
         CHATGPT => &[CHATGPT],
         _ => &[CHATGPT, MCP],
+    }
+}
+
+/// Whether the action context says the user has `channel` on.
+pub fn enabled_in(context: &ActionContext, channel: &str) -> bool {
+    match channel {
+        CHATGPT => context.chatgpt_enabled,
+        MCP => context.mcp_enabled,
+        _ => false,
     }
 }
 

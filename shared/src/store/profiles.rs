@@ -40,19 +40,8 @@ pub struct ActionContext {
     /// Whether `profiles.channels.mcp` is JSON `true`.
     pub mcp_enabled: bool,
     /// The redirect URIs of the grant's client (empty when it was deleted): they decide
-    /// which channel gates the client's calls to `/mcp` ([`crate::oauth::channel::of`]).
+    /// which channel gates the client's calls to `/mcp` (`oauth::channel`).
     pub client_redirect_uris: Vec<String>,
-}
-
-impl ActionContext {
-    /// Whether the user's profile has `channel` (`chatgpt` or `mcp`) on.
-    pub fn channel_enabled(&self, channel: &str) -> bool {
-        match channel {
-            crate::oauth::channel::CHATGPT => self.chatgpt_enabled,
-            crate::oauth::channel::MCP => self.mcp_enabled,
-            _ => false,
-        }
-    }
 }
 
 /// Profiles and entitlements, and what an action reads of them.

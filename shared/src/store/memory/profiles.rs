@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 
 use super::MemoryStore;
 use crate::ids::{GrantId, UserId};
-use crate::oauth::channel;
 use crate::store::{ActionContext, Grant, LAST_USED_GRANULARITY, Profile, ProfileStore, StoreResult};
 
 /// The tier a user without a profile gets.
@@ -46,11 +45,9 @@ impl ProfileStore for MemoryStore {
         let client_redirect_uris = client.map(|c| c.redirect_uris.clone()).unwrap_or_default();
         let scopes = grant.scopes.clone();
         let (tier, chatgpt_enabled, mcp_enabled) = match state.profiles.get(&user_id) {
-            Some(profile) => (
-                profile.tier.clone(),
-                channel::enabled(&profile.channels, channel::CHATGPT),
-                channel::enabled(&profile.channels, channel::MCP),
-            ),
+            Some(profile) => {
+                (profile.tier.clone(), switched_on(&profile.channels, "chatgpt"), switched_on(&profile.channels, "mcp"))
+            }
             None => (DEFAULT_TIER.to_string(), false, false),
         };
         let allowed_tools = state.tier_tools.get(&tier).cloned().unwrap_or_default();
@@ -68,4 +65,10 @@ impl ProfileStore for MemoryStore {
             client_redirect_uris,
         }))
     }
+}
+
+/// Whether a profile's `channels` JSON has `name` set to JSON `true` (what the Postgres
+/// function compares).
+fn switched_on(channels: &serde_json::Value, name: &str) -> bool {
+    channels.get(name) == Some(&serde_json::Value::Bool(true))
 }
