@@ -839,10 +839,10 @@ impl Report {
              `channels.chatgpt` (the path of ChatGPT's own apps and connectors). Every answer was \
              checked to be a JSON-RPC result for its request with `isError` false; anything else \
              counts as an error. The difference from the action is what `/mcp` adds: the JSON-RPC \
-             envelope in and out, its own bearer check and grant query before the tool is looked \
-             up, then the action's router called in process (whose guard verifies the token and \
-             queries the grant again, and reads the client for its channel), the answer read back \
-             and wrapped as a tool result.\n"
+             envelope in, its bearer check (the one Ed25519 verification of the call), the \
+             action's router built and called in process with the verified claims (its guard \
+             runs the action's one grant query, which also decides the channel), and the answer \
+             read back and wrapped as a tool result.\n"
         );
         let _ = writeln!(
             out,
