@@ -135,7 +135,7 @@ impl Phase {
 
 impl Options {
     const USAGE: &'static str = "usage: connector-bench [run] [--out BENCHMARKS.md] [--bin-dir target/release] \
-                                 [--mcpo .venv/bin/mcpo] [--seconds 3] [--rounds 4] [--command TEXT] \
+                                 [--mcpo .venv-bench/bin/mcpo] [--seconds 3] [--rounds 4] [--command TEXT] \
                                  [--profile-exe target/profiling/connector-bench] [--profile-requests 300] \
                                  [--baseline-bin-dir DIR --baseline-label TEXT] \
                                  [--alt-connector-exe EXE --alt-bin-dir DIR --alt-label TEXT] [--upstream-delay-ms 50] \
@@ -146,7 +146,7 @@ impl Options {
         let mut options = Options {
             out: "BENCHMARKS.md".into(),
             bin_dir: "target/release".into(),
-            mcpo: ".venv/bin/mcpo".into(),
+            mcpo: ".venv-bench/bin/mcpo".into(),
             seconds: 3.0,
             rounds: 4,
             command: "scripts/bench".into(),
