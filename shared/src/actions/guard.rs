@@ -6,9 +6,9 @@
 //! token (RFC 6750 §3); 403 `insufficient_scope`; 403 `channel_disabled` when the user's
 //! `channels.chatgpt` is not true; 403 `tool_not_allowed` naming the tool and tier.
 //!
-//! The same guard serves the MCP endpoint's tool calls ([`Resource::Mcp`]): there the
-//! token must be for `{base}/mcp` (a GPT action refuses such a token, and `/mcp` refuses
-//! the actions'), and the channel is the client's ([`channel::of_redirect_uris`], from the
+//! The same guard serves the MCP endpoint's tool calls ([`authorize_via_mcp`]): there the
+//! token was verified by `/mcp` for `{base}/mcp` (a GPT action refuses such a token, and
+//! `/mcp` refuses the actions'), and the channel is the client's ([`channel::of_redirect_uris`], from the
 //! client's redirect URIs that the same one query reads): `channels.chatgpt` for ChatGPT's
 //! own clients, `channels.mcp` for every other MCP client.
 //!

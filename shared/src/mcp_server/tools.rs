@@ -6,8 +6,9 @@
 //! A call runs the action itself: the action's router is called in-process with the
 //! request a GPT would send (method, path, query or JSON body, the request id), marked
 //! [`ViaMcp`] with the claims of the token `/mcp` verified (audience `{base}/mcp`), so the
-//! guard takes those claims instead of a bearer token and checks the MCP channel. Scopes, tiers, receipts, approvals and request ids are therefore exactly the
-//! GPT actions', and `swap_execute` still only creates an approval. The answer becomes
+//! guard takes those claims instead of a bearer token and checks the MCP channel.
+//! Scopes, tiers, receipts, approvals and request ids are therefore exactly the GPT
+//! actions', and `swap_execute` still only creates an approval. The answer becomes
 //! the tool result: the body as `structuredContent` and as JSON text, with `isError` when
 //! the action refused (same error codes: `tool_not_allowed`, `channel_disabled`,
 //! `upstream_timeout`, `invalid_request`, …).

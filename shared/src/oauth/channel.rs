@@ -42,11 +42,6 @@ pub fn enabled_in(context: &ActionContext, channel: &str) -> bool {
     }
 }
 
-/// Whether `channels` (a profile's JSON) has `channel` set to `true`.
-pub fn enabled(channels: &serde_json::Value, channel: &str) -> bool {
-    channels.get(channel) == Some(&serde_json::Value::Bool(true))
-}
-
 fn on_chatgpt(uri: &str) -> bool {
     let url = reqwest::Url::parse(uri).ok();
     let host = url.as_ref().filter(|u| u.scheme() == "https").and_then(|u| u.host_str()).map(str::to_ascii_lowercase);

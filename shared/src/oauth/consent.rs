@@ -45,8 +45,7 @@ async fn disabled_channel(
 ) -> Result<Option<&'static str>, FlowError> {
     let client = state.store.get_client(client_id).await?.ok_or_else(flow::expired)?;
     let profile = state.store.get_profile(user_id).await?;
-    let enabled =
-        profile.is_some_and(|p| channel::linkable_through(&client).iter().any(|c| channel::enabled(&p.channels, c)));
+    let enabled = profile.is_some_and(|p| channel::linkable_through(&client).iter().any(|c| p.channel_on(c)));
     Ok(if enabled { None } else { Some(channel::of(&client)) })
 }
 

@@ -19,6 +19,14 @@ pub struct Profile {
     pub channels: serde_json::Value,
 }
 
+impl Profile {
+    /// Whether `channels` has `channel` set to JSON `true` (what `connector_action_context`
+    /// compares in Postgres).
+    pub fn channel_on(&self, channel: &str) -> bool {
+        self.channels.get(channel) == Some(&serde_json::Value::Bool(true))
+    }
+}
+
 /// How stale a grant's `last_used_at` may get before an action bumps it. Within this,
 /// an action's grant query writes nothing: no commit to flush, no row lock to queue on
 /// when one user's calls run concurrently.

@@ -45,9 +45,7 @@ impl ProfileStore for MemoryStore {
         let client_redirect_uris = client.map(|c| c.redirect_uris.clone()).unwrap_or_default();
         let scopes = grant.scopes.clone();
         let (tier, chatgpt_enabled, mcp_enabled) = match state.profiles.get(&user_id) {
-            Some(profile) => {
-                (profile.tier.clone(), switched_on(&profile.channels, "chatgpt"), switched_on(&profile.channels, "mcp"))
-            }
+            Some(profile) => (profile.tier.clone(), profile.channel_on("chatgpt"), profile.channel_on("mcp")),
             None => (DEFAULT_TIER.to_string(), false, false),
         };
         let allowed_tools = state.tier_tools.get(&tier).cloned().unwrap_or_default();
@@ -65,10 +63,4 @@ impl ProfileStore for MemoryStore {
             client_redirect_uris,
         }))
     }
-}
-
-/// Whether a profile's `channels` JSON has `name` set to JSON `true` (what the Postgres
-/// function compares).
-fn switched_on(channels: &serde_json::Value, name: &str) -> bool {
-    channels.get(name) == Some(&serde_json::Value::Bool(true))
 }
